@@ -1,0 +1,5 @@
+"""Minimal shim: the metadata lives in setup.cfg."""
+
+from setuptools import setup
+
+setup()
