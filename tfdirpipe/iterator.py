@@ -1,0 +1,441 @@
+"""Iterators that are both a `tf.data.Dataset` and a Keras legacy iterator.
+
+`BaseIterator` is the only stateful object of the package. It is a
+``tf.data.Dataset`` (a ``DatasetV2`` subclass wrapping the epoch graph built
+in `pipeline`), so ``model.fit(it)`` runs it as a native dataset, and it also
+carries the legacy ``Iterator`` surface: ``len(it)``, ``it[i]``, ``next(it)``,
+``reset()``, ``on_epoch_end()`` and the attributes Keras users read.
+
+Epoch bookkeeping lives in one int64 ``tf.Variable`` read inside the graph:
+``state = 2 * epoch + started`` where ``started`` says whether a pass over
+the data (a ``for`` loop, a ``model.fit`` epoch, a ``next()`` cycle) has
+already begun on ``epoch``. Starting a pass claims the current epoch if it is
+fresh and the next one otherwise; ``on_epoch_end()`` moves to a fresh next
+epoch. Every order and random draw is a pure function of ``(seed, epoch)``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import random
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+import tensorflow as tf
+from tensorflow.python.data.ops import dataset_ops
+
+from tfdirpipe import _validate
+from tfdirpipe import cache as cache_lib
+from tfdirpipe import listing
+from tfdirpipe import pipeline
+from tfdirpipe._printing import print_msg
+
+
+class BaseIterator(dataset_ops.DatasetV2):
+    """A Keras-style iterator over ``n`` samples that is a ``tf.data.Dataset``.
+
+    Subclasses call `_build` once their attributes are set. One iteration of
+    the dataset is one epoch of ``len(self)`` batches; each new iteration
+    reshuffles (when ``shuffle``) deterministically from ``(seed, epoch)``.
+    """
+
+    def _build(
+        self,
+        n: int,
+        batch_size: int,
+        shuffle: bool,
+        seed: int | None,
+        load: Callable[[tf.Tensor], Any],
+        finish: Callable[[Any, tf.Tensor, bool], Any],
+        deterministic: bool | None,
+        keras_first_epoch: bool = True,
+    ) -> None:
+        """Sets the iterator state and assembles the epoch graph.
+
+        Args:
+            n: Number of samples.
+            batch_size: Samples per batch.
+            shuffle: Reshuffle every epoch.
+            seed: The user's seed (``None``: a random one is drawn here,
+                without touching numpy's global state).
+            load: ``fn(index) -> element`` for one sample (for directories:
+                ``(uint8 image HWC, int32 label)``).
+            finish: ``fn(batched_elements, seed, augment) -> output batch``;
+                ``augment=False`` leaves the random transforms out.
+            deterministic: Order of elements inside the parallel map;
+                ``None`` means deterministic when a seed is given or
+                ``shuffle=False``, free otherwise (faster).
+            keras_first_epoch: Reproduce the legacy iterator's first-epoch
+                order when ``seed`` is given.
+        """
+        self.n = n
+        self.batch_size = batch_size
+        self.shuffle = shuffle
+        self.seed = seed
+        self.batch_index = 0
+        self.total_batches_seen = 0
+        self._seed = seed if seed is not None else random.SystemRandom().randrange(2**31)
+        if deterministic is None:
+            deterministic = seed is not None or not shuffle
+        self._deterministic = deterministic
+        self._first = (
+            pipeline.keras_first_order(n, seed)
+            if (shuffle and seed is not None and keras_first_epoch)
+            else None
+        )
+        self._load = load
+        self._finish = finish
+        self._state = tf.Variable(tf.constant(0, tf.int64), trainable=False, name="epoch_state")
+        self._py_iter = None
+        self._dataset = self._epoch_dataset()
+        super().__init__(self._dataset._variant_tensor)
+
+    # -- tf.data.Dataset -------------------------------------------------
+    def _inputs(self):
+        return [self._dataset]
+
+    @property
+    def element_spec(self):
+        """The structure of one batch (see the class docstring for shapes)."""
+        return self._dataset.element_spec
+
+    def _start_epoch(self) -> tf.Tensor:
+        state = self._state.read_value()
+        fresh = tf.equal(state % 2, 0)
+        new_state = tf.where(fresh, state + 1, state + 2)
+        with tf.control_dependencies([self._state.assign(new_state)]):
+            return tf.identity(new_state // 2)
+
+    def _order(self, epoch: tf.Tensor) -> tf.Tensor:
+        return pipeline.epoch_order(self.n, self.shuffle, self._seed, epoch, self._first)
+
+    def _batches(
+        self, indices: tf.data.Dataset, epoch, first_batch, augment: bool = True,
+        batch_size: int | None = None,
+    ) -> tf.data.Dataset:
+        finish = self._finish
+        return pipeline.batches_from_indices(
+            indices, self._load, lambda batch, seed: finish(batch, seed, augment), self._seed,
+            epoch, first_batch, batch_size or self.batch_size, self._deterministic,
+        )
+
+    def batches_for(
+        self, indices, epoch: int | None = None, augment: bool = True, batch_size: int | None = None
+    ) -> tf.data.Dataset:
+        """Finished batches of the given sample indices, in that order.
+
+        The building block for gathering a subset or the whole epoch without
+        iterating the rest: same decoding, standardization and outputs as the
+        iterator itself.
+
+        Args:
+            indices: Sample indices (ints in ``[0, n)``), any 1-D array-like.
+            epoch: The epoch whose augmentation draws to use (default: the
+                current one).
+            augment: ``False`` skips the random transforms (standardization
+                and ``preprocessing_function`` still apply).
+            batch_size: Defaults to the iterator's.
+        """
+        indices = np.asarray(indices, dtype=np.int64).reshape(-1)
+        if indices.size and (indices.min() < 0 or indices.max() >= self.n):
+            raise ValueError(
+                f"`indices` must lie in [0, {self.n}). Received: indices with "
+                f"min={indices.min()} and max={indices.max()}"
+            )
+        epoch_t = tf.constant(self.epoch if epoch is None else epoch, tf.int64)
+        ds = self._batches(
+            tf.data.Dataset.from_tensor_slices(indices), epoch_t, 0, augment, batch_size
+        )
+        return ds.prefetch(pipeline.AUTOTUNE)
+
+    def _epoch_dataset(self) -> tf.data.Dataset:
+        def one_epoch(epoch):
+            indices = tf.data.Dataset.from_tensor_slices(self._order(epoch))
+            return self._batches(indices, epoch, 0)
+
+        ds = tf.data.Dataset.range(1).map(lambda _: self._start_epoch())
+        ds = ds.flat_map(one_epoch)
+        ds = ds.apply(tf.data.experimental.assert_cardinality(len(self)))
+        ds = ds.prefetch(pipeline.AUTOTUNE)
+        return ds.with_options(pipeline.dataset_options(self._deterministic))
+
+    # -- Keras legacy iterator -------------------------------------------
+    def __len__(self) -> int:
+        return (self.n + self.batch_size - 1) // self.batch_size
+
+    @property
+    def epoch(self) -> int:
+        """The current epoch: the one ``it[i]`` reads and a fresh pass starts."""
+        return int(self._state.numpy()) // 2
+
+    @property
+    def index_array(self) -> np.ndarray:
+        """Sample order of the current epoch (``int64 [n]``)."""
+        return self._order(tf.constant(self.epoch, tf.int64)).numpy()
+
+    def __getitem__(self, idx: int):
+        """Batch ``idx`` of the current epoch as numpy arrays (random access)."""
+        if not isinstance(idx, (int, np.integer)) or isinstance(idx, bool):
+            raise TypeError(f"Batch index must be an int. Received: idx={idx!r}")
+        if idx < 0 or idx >= len(self):
+            raise ValueError(
+                f"Asked to retrieve element {idx}, but the Sequence has length {len(self)}"
+            )
+        self.total_batches_seen += 1
+        epoch = tf.constant(self.epoch, tf.int64)
+        order = self._order(epoch)[idx * self.batch_size : (idx + 1) * self.batch_size]
+        batch = next(iter(self._batches(tf.data.Dataset.from_tensor_slices(order), epoch, idx)))
+        return _to_numpy(batch)
+
+    def __next__(self):
+        """The next batch as numpy arrays, cycling through epochs forever."""
+        if self.n == 0:
+            self.total_batches_seen += 1
+            return self._empty_batch()
+        if self._py_iter is None:
+            self._py_iter = iter(self)
+        try:
+            batch = next(self._py_iter)
+        except StopIteration:
+            self._py_iter = iter(self)
+            batch = next(self._py_iter)
+        self.total_batches_seen += 1
+        self.batch_index = (self.batch_index + 1) % len(self)
+        return _to_numpy(batch)
+
+    def next(self):
+        """Same as ``next(it)`` (the legacy method name)."""
+        return self.__next__()
+
+    def reset(self) -> None:
+        """Restarts ``next()`` at the first batch of a new epoch."""
+        self.batch_index = 0
+        self._py_iter = None
+
+    def on_epoch_end(self) -> None:
+        """Moves ``it[i]`` (and the next pass) to a fresh, reshuffled epoch."""
+        self._state.assign((self._state.read_value() // 2 + 1) * 2)
+
+    def _empty_batch(self):
+        spec = self.element_spec
+        return tf.nest.map_structure(
+            lambda s: np.zeros([0, *s.shape[1:]], s.dtype.as_numpy_dtype), spec
+        )
+
+    def __repr__(self) -> str:
+        return f"<{type(self).__name__} n={self.n} batch_size={self.batch_size} batches={len(self)}>"
+
+
+def _to_numpy(batch):
+    return tf.nest.map_structure(lambda t: t.numpy(), batch)
+
+
+class DirectoryIterator(BaseIterator):
+    """Iterator over a class-per-folder directory (``flow_from_directory``).
+
+    Same constructor, attributes and outputs as Keras's legacy
+    ``DirectoryIterator``; create it with
+    `tfdirpipe.ImageDataGenerator.flow_from_directory`.
+
+    ```
+    directory/
+    ├── cat/  001.jpg 002.png ...
+    └── dog/  003.jpg ...
+    ```
+
+    Returns (per batch, ``B <= batch_size``):
+        ``x``: ``dtype`` ``[B, *image_shape]``; ``image_shape`` is
+        ``target_size + (C,)`` (``channels_last``) or ``(C,) + target_size``
+        with ``C`` = 3 (rgb), 4 (rgba), 1 (grayscale).
+        ``y`` by ``class_mode``: categorical ``[B, num_classes]`` one-hot,
+        binary / sparse ``[B]``, both ``dtype``; input: ``x`` again; None:
+        no ``y`` (the batch is ``x`` alone).
+    """
+
+    allowed_class_modes = {"categorical", "binary", "sparse", "input", None}
+    white_list_formats = listing.LEGACY_FORMATS
+
+    def __init__(
+        self,
+        directory,
+        image_data_generator,
+        target_size=(256, 256),
+        color_mode="rgb",
+        classes=None,
+        class_mode="categorical",
+        batch_size=32,
+        shuffle=True,
+        seed=None,
+        data_format=None,
+        save_to_dir=None,
+        save_prefix="",
+        save_format="png",
+        follow_links=False,
+        subset=None,
+        interpolation="nearest",
+        keep_aspect_ratio=False,
+        dtype=None,
+        *,
+        verbose: bool = True,
+        fast: bool = False,
+        cache: str | None = None,
+        deterministic: bool | None = None,
+        max_pixels: int | None = None,
+    ):
+        args = _validate_directory_args(
+            directory, image_data_generator, target_size, color_mode, classes, class_mode,
+            batch_size, shuffle, seed, data_format, save_to_dir, follow_links, subset,
+            interpolation, keep_aspect_ratio, dtype, fast, cache, deterministic,
+        )
+        self.image_data_generator = image_data_generator
+        self.directory = args["directory"]
+        self.target_size = args["target_size"]
+        self.color_mode = color_mode
+        self.class_mode = class_mode
+        self.data_format = args["data_format"]
+        self.dtype = args["dtype"]
+        self.subset = subset
+        self.interpolation = interpolation
+        self.keep_aspect_ratio = keep_aspect_ratio
+        self.save_to_dir = save_to_dir
+        self.save_prefix = save_prefix
+        self.save_format = save_format
+        self.split = args["split"]
+        self.fast = fast
+
+        index = listing.list_directory(
+            self.directory, classes=classes, extensions=self.white_list_formats,
+            follow_links=follow_links, split=self.split,
+        )
+        self.file_index = index
+        self.filenames = index.filenames
+        self._filepaths = index.filepaths
+        self.classes = np.asarray(index.labels, dtype="int32")
+        self.class_indices = {name: i for i, name in enumerate(index.class_names)}
+        self.num_classes = len(index.class_names)
+        self.samples = len(index)
+        for line in index.notices():
+            print_msg(line, verbose)
+        print_msg(f"Found {self.samples} images belonging to {self.num_classes} classes.", verbose)
+
+        channels = {"rgb": 3, "rgba": 4, "grayscale": 1}[color_mode]
+        if self.data_format == "channels_last":
+            self.image_shape = self.target_size + (channels,)
+        else:
+            self.image_shape = (channels,) + self.target_size
+        spec = pipeline.LoadSpec(
+            target_size=self.target_size,
+            color_mode=color_mode,
+            interpolation=interpolation,
+            keep_aspect_ratio=keep_aspect_ratio,
+            fast=fast,
+            max_pixels=pipeline.LoadSpec.max_pixels if max_pixels is None else max_pixels,
+        )
+        self.load_spec = spec
+        paths = tf.constant(self._filepaths if self._filepaths else [""], tf.string)
+        labels = tf.constant(self.classes if self.samples else [0], tf.int32)
+        self.image_cache = cache_lib.make_cache(cache, self._filepaths, spec)
+
+        def load(i):
+            path = tf.gather(paths, i)
+            image = self.image_cache.lookup(i, lambda: pipeline.load_image(path, spec))
+            return image, tf.gather(labels, i)
+
+        gen = image_data_generator
+        transform = gen.batch_transform(self.data_format) if gen else None
+        plain = gen.batch_transform(self.data_format, augment=False) if gen else None
+        self.batch_spec = pipeline.BatchSpec(
+            batch_size=args["batch_size"],
+            class_mode=class_mode,
+            num_classes=self.num_classes,
+            dtype=self.dtype,
+            data_format=self.data_format,
+            transform=transform,
+        )
+        specs = {True: self.batch_spec, False: dataclasses.replace(self.batch_spec, transform=plain)}
+
+        def finish(batch, seed, augment):
+            return pipeline.finish_batch(batch[0], batch[1], seed, specs[augment])
+
+        self._build(self.samples, args["batch_size"], shuffle, seed, load, finish, deterministic)
+
+    @property
+    def filepaths(self) -> list[str]:
+        """Absolute (``directory``-joined) path of every sample."""
+        return self._filepaths
+
+    @property
+    def labels(self) -> np.ndarray:
+        """Class index of every sample (``int32 [samples]``), same as ``classes``."""
+        return self.classes
+
+    @property
+    def sample_weight(self) -> None:
+        """Directory iterators have no sample weights (always ``None``)."""
+        return None
+
+
+def _validate_directory_args(
+    directory, image_data_generator, target_size, color_mode, classes, class_mode,
+    batch_size, shuffle, seed, data_format, save_to_dir, follow_links, subset,
+    interpolation, keep_aspect_ratio, dtype, fast, cache, deterministic,
+) -> dict[str, Any]:
+    """Checks every ``flow_from_directory`` argument before any I/O."""
+    from tfdirpipe import resize
+
+    out: dict[str, Any] = {}
+    out["target_size"] = _validate.size_pair("target_size", target_size)
+    if color_mode not in _validate.COLOR_MODES:
+        raise ValueError(
+            f'Invalid color mode: {color_mode}; expected "rgb", "rgba", or "grayscale". '
+            + _validate.received("color_mode", color_mode)
+        )
+    if class_mode not in DirectoryIterator.allowed_class_modes:
+        raise ValueError(
+            "Invalid class_mode: expected one of 'categorical', 'binary', 'sparse', "
+            "'input', None. " + _validate.received("class_mode", class_mode)
+        )
+    if classes is not None and (
+        isinstance(classes, (str, bytes)) or not all(isinstance(c, str) for c in classes)
+    ):
+        raise TypeError(
+            "`classes` must be None or a list of class subfolder names. "
+            + _validate.received("classes", classes)
+        )
+    out["batch_size"] = _validate.positive_int("batch_size", batch_size)
+    _validate.boolean("shuffle", shuffle)
+    _validate.optional_seed("seed", seed)
+    _validate.boolean("follow_links", follow_links)
+    _validate.boolean("keep_aspect_ratio", keep_aspect_ratio)
+    _validate.boolean("fast", fast)
+    if deterministic is not None:
+        _validate.boolean("deterministic", deterministic)
+    resize.validate_interpolation(interpolation)
+    out["data_format"] = _validate.data_format(data_format)
+    out["dtype"] = _validate.float_dtype(dtype)
+    cache_lib.validate_cache(cache)
+    split = None
+    if subset is not None:
+        if subset not in _validate.SUBSETS:
+            raise ValueError(
+                f'Invalid subset name: {subset}; expected "training" or "validation". '
+                + _validate.received("subset", subset)
+            )
+        fraction = getattr(image_data_generator, "_validation_split", 0.0)
+        if not fraction:
+            raise ValueError(
+                f"`subset={subset!r}` needs a validation split: pass "
+                "`ImageDataGenerator(validation_split=...)` with a value in (0, 1). "
+                + _validate.received("subset", subset)
+            )
+        split = (0.0, fraction) if subset == "validation" else (fraction, 1.0)
+    out["split"] = split
+    if save_to_dir is not None:
+        raise NotImplementedError(
+            "`save_to_dir` is not supported by flow_from_directory yet; use "
+            "`tfdirpipe.ImageDataGenerator.flow(...)` or write batches with "
+            "`keras.utils.save_img`. " + _validate.received("save_to_dir", save_to_dir)
+        )
+    out["directory"] = _validate.directory("directory", directory)
+    return out

@@ -1,0 +1,253 @@
+"""FileIndex + options -> `tf.data.Dataset`: the one place the graph is assembled.
+
+Everything here is a pure function of tensors (graph-safe: it runs inside
+``tf.data`` and on tf.data service workers; no ``py_function``). State lives
+in the iterator facade, which passes ``seed`` and ``epoch`` in explicitly.
+
+The graph of one epoch::
+
+    epoch (scalar)  ->  order(seed, epoch): file indices  ->  parallel map:
+    read + decode + resize (uint8, cached when asked)  ->  batch  ->
+    batch map: cast, augment, standardize, label encoding  ->  prefetch
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+import tensorflow as tf
+
+from tfdirpipe import decode as decode_lib
+from tfdirpipe import resize as resize_lib
+
+AUTOTUNE = tf.data.AUTOTUNE
+
+
+@dataclasses.dataclass(frozen=True)
+class LoadSpec:
+    """How one file becomes a uint8 ``[height, width, channels]`` image.
+
+    Attributes:
+        target_size: ``(height, width)`` of the output.
+        color_mode: ``"rgb"``, ``"rgba"`` or ``"grayscale"``.
+        interpolation: Pillow filter name (see `resize.INTERPOLATIONS`).
+        keep_aspect_ratio: Centre-crop to the target aspect ratio first,
+            as Keras's ``keep_aspect_ratio``.
+        fast: Decode JPEGs at reduced size in the DCT domain and resize with
+            TF's resize: faster, pixels differ from Keras's.
+        max_pixels: Refuse images whose header declares more pixels.
+    """
+
+    target_size: tuple[int, int]
+    color_mode: str = "rgb"
+    interpolation: str = "nearest"
+    keep_aspect_ratio: bool = False
+    fast: bool = False
+    max_pixels: int | None = decode_lib.MAX_IMAGE_PIXELS
+
+    @property
+    def channels(self) -> int:
+        """Channels of the decoded image."""
+        return {"rgb": 3, "rgba": 4, "grayscale": 1}[self.color_mode]
+
+    @property
+    def image_shape(self) -> tuple[int, int, int]:
+        """Shape of one loaded image, channels last."""
+        return (*self.target_size, self.channels)
+
+
+def jpeg_ratio_for(height: tf.Tensor, width: tf.Tensor, target_size: tuple[int, int]) -> tf.Tensor:
+    """Largest DCT scale in {1, 2, 4, 8} keeping the decode >= ``target_size``.
+
+    ``decode_jpeg(ratio=r)`` yields ``ceil(dim / r)`` pixels per dimension.
+    """
+    th, tw = target_size
+    ratio = tf.constant(1, tf.int32)
+    for r in (2, 4, 8):
+        fits = tf.logical_and((height + r - 1) // r >= th, (width + r - 1) // r >= tw)
+        ratio = tf.where(fits, tf.constant(r, tf.int32), ratio)
+    return ratio
+
+
+def _crop_box(height: tf.Tensor, width: tf.Tensor, target_size: tuple[int, int]):
+    return resize_lib.keras_crop_box(height, width, target_size[0], target_size[1])
+
+
+def load_image(path: tf.Tensor, spec: LoadSpec) -> tf.Tensor:
+    """Reads, decodes and resizes one image file: uint8 ``spec.image_shape``.
+
+    In the default mode the pixels are Keras's ``load_img`` pixels (Pillow
+    decode, ``convert``, ``resize`` with the same filter and crop box).
+    """
+    contents = tf.io.read_file(path)
+    if spec.fast:
+        image = _load_fast(contents, path, spec)
+    else:
+        image = decode_lib.decode_image(
+            contents, spec.color_mode, filename=path, max_pixels=spec.max_pixels
+        )
+        box = None
+        if spec.keep_aspect_ratio:
+            shape = tf.shape(image)
+            box = _crop_box(shape[0], shape[1], spec.target_size)
+        image = resize_lib.pil_resize(image, spec.target_size, spec.interpolation, box=box)
+    return tf.ensure_shape(image, spec.image_shape)
+
+
+def _load_fast(contents: tf.Tensor, path: tf.Tensor, spec: LoadSpec) -> tf.Tensor:
+    _, height, width = decode_lib.image_info(contents)
+    if spec.keep_aspect_ratio:
+        x0, y0, x1, y1 = _crop_box(height, width, spec.target_size)
+        ratio = jpeg_ratio_for(y1 - y0, x1 - x0, spec.target_size)
+    else:
+        ratio = jpeg_ratio_for(height, width, spec.target_size)
+    image = decode_lib.decode_image(
+        contents,
+        spec.color_mode,
+        filename=path,
+        max_pixels=spec.max_pixels,
+        jpeg_ratio=ratio,
+        dct_method="INTEGER_FAST",
+    )
+    if spec.keep_aspect_ratio:
+        shape = tf.shape(image)
+        x0, y0, x1, y1 = _crop_box(shape[0], shape[1], spec.target_size)
+        image = image[y0:y1, x0:x1]
+    if spec.interpolation == "nearest":
+        return tf.image.resize(image, spec.target_size, method="nearest")
+    resized = tf.image.resize(image, spec.target_size, method="bilinear", antialias=True)
+    return tf.cast(tf.clip_by_value(tf.round(resized), 0, 255), tf.uint8)
+
+
+def encode_labels(
+    labels: tf.Tensor, class_mode: str | None, num_classes: int, dtype: str
+) -> tf.Tensor | None:
+    """Integer class indices -> the targets of ``class_mode`` (``None`` for none)."""
+    if class_mode == "categorical":
+        return tf.one_hot(labels, num_classes, dtype=dtype)
+    if class_mode in ("binary", "sparse"):
+        return tf.cast(labels, dtype)
+    return None
+
+
+def keras_first_order(n: int, seed: int) -> np.ndarray:
+    """The legacy iterator's first-epoch order for ``seed``.
+
+    Keras seeds numpy's global RNG with ``seed + total_batches_seen`` (0 at
+    the first batch) and draws ``np.random.permutation(n)``; a private
+    ``RandomState(seed)`` draws the same numbers without touching global
+    state.
+    """
+    return np.random.RandomState(seed).permutation(n).astype(np.int64)
+
+
+def epoch_order(
+    n: int, shuffle: bool, seed: int, epoch: tf.Tensor, first: np.ndarray | None = None
+) -> tf.Tensor:
+    """File indices of ``epoch``: int64 ``[n]``, a pure function of (seed, epoch).
+
+    Epoch 0 uses ``first`` when given (Keras's order); later epochs use a
+    stateless shuffle seeded with ``(seed, epoch)``.
+    """
+    indices = tf.range(n, dtype=tf.int64)
+    if not shuffle:
+        return indices
+    shuffled = tf.random.experimental.stateless_shuffle(
+        indices, seed=tf.stack([tf.constant(seed, tf.int64), tf.cast(epoch, tf.int64)])
+    )
+    if first is None:
+        return shuffled
+    return tf.cond(tf.equal(epoch, 0), lambda: tf.constant(first), lambda: shuffled)
+
+
+@dataclasses.dataclass(frozen=True)
+class BatchSpec:
+    """What happens to a batch of uint8 images and integer labels.
+
+    Attributes:
+        batch_size: Images per batch (the last one may be smaller).
+        class_mode: Keras's ``class_mode`` (``"input"`` returns ``(x, x)``).
+        num_classes: Number of classes, for one-hot targets.
+        dtype: Output dtype of images and numeric targets.
+        data_format: ``"channels_last"`` or ``"channels_first"``.
+        transform: ``fn(images_float, seed[2]) -> images`` applied to the
+            float32 batch in ``data_format`` layout (augmentation +
+            standardization), or ``None``.
+    """
+
+    batch_size: int
+    class_mode: str | None
+    num_classes: int
+    dtype: str = "float32"
+    data_format: str = "channels_last"
+    transform: Callable[[tf.Tensor, tf.Tensor], tf.Tensor] | None = None
+
+
+def finish_batch(
+    images: tf.Tensor, labels: tf.Tensor, batch_seed: tf.Tensor, spec: BatchSpec
+):
+    """uint8 NHWC batch + int labels -> the iterator's output structure."""
+    x = tf.cast(images, tf.float32)
+    if spec.data_format == "channels_first":
+        x = tf.transpose(x, (0, 3, 1, 2))
+    if spec.transform is not None:
+        x = spec.transform(x, batch_seed)
+    x = tf.cast(x, spec.dtype)
+    if spec.class_mode == "input":
+        return x, tf.identity(x)
+    y = encode_labels(labels, spec.class_mode, spec.num_classes, spec.dtype)
+    if y is None:
+        return x
+    return x, y
+
+
+def batch_seed(seed: int, epoch: tf.Tensor, batch_index: tf.Tensor) -> tf.Tensor:
+    """Seed of one batch's random transforms: a function of (seed, epoch, batch)."""
+    mixed = tf.cast(epoch, tf.int64) * 1_000_003 + tf.cast(batch_index, tf.int64)
+    return tf.stack([tf.constant(seed, tf.int64), mixed])
+
+
+def batches_from_indices(
+    indices: tf.data.Dataset,
+    load: Callable[[tf.Tensor], Any],
+    finish: Callable[[Any, tf.Tensor], Any],
+    seed: int,
+    epoch: tf.Tensor,
+    first_batch: int | tf.Tensor,
+    batch_size: int,
+    deterministic: bool,
+) -> tf.data.Dataset:
+    """A dataset of sample indices -> finished batches.
+
+    Args:
+        indices: int64 sample indices in the order they are to be read.
+        load: ``fn(index) -> element`` for one sample (e.g. decode + resize,
+            maybe cached, and its label).
+        finish: ``fn(batched_elements, batch_seed) -> output`` for a batch.
+        seed: The iterator's seed.
+        epoch: The epoch these indices belong to (for augmentation seeds).
+        first_batch: Position of the first batch in the epoch.
+        batch_size: Elements per batch.
+        deterministic: Whether the parallel maps keep element order.
+    """
+    ds = indices.map(load, num_parallel_calls=AUTOTUNE, deterministic=deterministic)
+    ds = ds.batch(batch_size).enumerate(start=tf.cast(first_batch, tf.int64))
+    return ds.map(
+        lambda b, batch: finish(batch, batch_seed(seed, epoch, b)),
+        num_parallel_calls=AUTOTUNE,
+        deterministic=deterministic,
+    )
+
+
+def dataset_options(deterministic: bool | None) -> tf.data.Options:
+    """tf.data options tuned for image decoding pipelines."""
+    options = tf.data.Options()
+    options.autotune.enabled = True
+    options.experimental_optimization.map_parallelization = True
+    options.experimental_optimization.parallel_batch = True
+    if deterministic is not None:
+        options.deterministic = deterministic
+    return options
