@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import dataclasses
 import random
+import warnings
 from collections.abc import Callable
 from typing import Any
 
@@ -27,6 +28,7 @@ from tensorflow.python.data.ops import dataset_ops
 
 from tfdirpipe import _validate
 from tfdirpipe import cache as cache_lib
+from tfdirpipe import decode as decode_lib
 from tfdirpipe import listing
 from tfdirpipe import pipeline
 from tfdirpipe._printing import print_msg
@@ -217,6 +219,38 @@ class BaseIterator(dataset_ops.DatasetV2):
         """Moves ``it[i]`` (and the next pass) to a fresh, reshuffled epoch."""
         self._state.assign((self._state.read_value() // 2 + 1) * 2)
 
+    # -- whole-dataset helpers (see materialize and distribute) -----------
+    def to_numpy(self, path=None, **kwargs):
+        """The whole epoch as arrays ``(x, y)``; see `tfdirpipe.materialize.to_numpy`.
+
+        With ``path`` the arrays are written batch by batch to ``.npy`` files
+        and returned memory-mapped, in bounded memory.
+        """
+        from tfdirpipe import materialize
+
+        return materialize.to_numpy(self, path, **kwargs)
+
+    def class_counts(self) -> dict:
+        """Samples per class name; see `tfdirpipe.materialize.class_counts`."""
+        from tfdirpipe import materialize
+
+        return materialize.class_counts(self)
+
+    def class_weight(self) -> dict:
+        """Keras-ready balanced ``class_weight``; see `tfdirpipe.materialize.class_weight`."""
+        from tfdirpipe import materialize
+
+        return materialize.class_weight(self)
+
+    def distribute(self, service: str, **kwargs) -> tf.data.Dataset:
+        """This pipeline processed by tf.data service workers at ``service``.
+
+        See `tfdirpipe.distribute.service_dataset` for the options.
+        """
+        from tfdirpipe import distribute
+
+        return distribute.service_dataset(self, service, **kwargs)
+
     def _empty_batch(self):
         spec = self.element_spec
         return tf.nest.map_structure(
@@ -282,12 +316,18 @@ class DirectoryIterator(BaseIterator):
         cache: str | None = None,
         deterministic: bool | None = None,
         max_pixels: int | None = None,
+        on_error: str = "raise",
+        preflight: bool | None = None,
     ):
         args = _validate_directory_args(
             directory, image_data_generator, target_size, color_mode, classes, class_mode,
             batch_size, shuffle, seed, data_format, save_to_dir, follow_links, subset,
             interpolation, keep_aspect_ratio, dtype, fast, cache, deterministic,
         )
+        _validate.one_of("on_error", on_error, _validate.ON_ERROR)
+        if preflight is not None:
+            _validate.boolean("preflight", preflight)
+        max_pixels = decode_lib.MAX_IMAGE_PIXELS if max_pixels is None else max_pixels
         self.image_data_generator = image_data_generator
         self.directory = args["directory"]
         self.target_size = args["target_size"]
@@ -308,6 +348,18 @@ class DirectoryIterator(BaseIterator):
             self.directory, classes=classes, extensions=self.white_list_formats,
             follow_links=follow_links, split=self.split,
         )
+        self.on_error = on_error
+        self.skipped = _find_bad(index, on_error, preflight, color_mode, max_pixels)
+        if self.skipped and on_error != "raise":
+            bad = {s.path for s in self.skipped}
+            keep = [i for i, p in enumerate(index.filepaths) if p not in bad]
+            index = dataclasses.replace(
+                index,
+                filenames=[index.filenames[i] for i in keep],
+                filepaths=[index.filepaths[i] for i in keep],
+                labels=[index.labels[i] for i in keep],
+            )
+            _report_skipped(self.skipped, on_error, verbose)
         self.file_index = index
         self.filenames = index.filenames
         self._filepaths = index.filepaths
@@ -330,7 +382,7 @@ class DirectoryIterator(BaseIterator):
             interpolation=interpolation,
             keep_aspect_ratio=keep_aspect_ratio,
             fast=fast,
-            max_pixels=pipeline.LoadSpec.max_pixels if max_pixels is None else max_pixels,
+            max_pixels=max_pixels,
         )
         self.load_spec = spec
         paths = tf.constant(self._filepaths if self._filepaths else [""], tf.string)
@@ -374,6 +426,44 @@ class DirectoryIterator(BaseIterator):
     def sample_weight(self) -> None:
         """Directory iterators have no sample weights (always ``None``)."""
         return None
+
+
+class BadImageError(ValueError):
+    """Files that cannot be loaded; ``.files`` lists each path and reason."""
+
+    def __init__(self, files: list[listing.Skipped]):
+        self.files = files
+        shown = "\n".join(f"  {s.path}: {s.reason}" for s in files[:20])
+        more = f"\n  ... and {len(files) - 20} more" if len(files) > 20 else ""
+        super().__init__(
+            f"{len(files)} file(s) cannot be loaded:\n{shown}{more}\n"
+            "Fix or remove them, or pass on_error='skip' (or 'warn') to leave them out "
+            "and list them in `.skipped`."
+        )
+
+
+def _find_bad(index, on_error, preflight, color_mode, max_pixels) -> list[listing.Skipped]:
+    """Dangling links plus, when checked, every file that does not load."""
+    from tfdirpipe import preflight as preflight_lib
+
+    bad = list(index.dangling)
+    if preflight if preflight is not None else on_error != "raise":
+        bad += preflight_lib.find_bad_files(index.filepaths, color_mode, max_pixels)
+    if bad and on_error == "raise":
+        raise BadImageError(bad)
+    return bad
+
+
+def _report_skipped(skipped, on_error, verbose) -> None:
+    if on_error == "warn":
+        for s in skipped:
+            warnings.warn(f"Skipping {s.path}: {s.reason}", stacklevel=4)
+    print_msg(
+        f"Skipped {len(skipped)} file(s) that cannot be loaded (listed in `.skipped`): "
+        + "; ".join(f"{s.path} ({s.reason})" for s in skipped[:5])
+        + ("; ..." if len(skipped) > 5 else ""),
+        verbose,
+    )
 
 
 def _validate_directory_args(
