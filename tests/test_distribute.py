@@ -298,12 +298,7 @@ def test_missing_remote_directory_is_file_not_found():
 
 
 def test_iterator_reads_a_file_url(tree):
-    try:
-        it = make_it("file://" + tree)
-    except (FileNotFoundError, NotADirectoryError) as err:
-        pytest.skip(
-            f"DirectoryIterator does not route scheme:// through tfdirpipe.remote yet: {err}"
-        )
+    it = make_it("file://" + tree)
     assert {p for x, _ in it for p in pairs(x)} == ALL
 
 

@@ -86,8 +86,10 @@ class BaseIterator(dataset_ops.DatasetV2):
             if (shuffle and seed is not None and keras_first_epoch)
             else None
         )
-        self._load = load
-        self._finish = finish
+        # Traced once per iterator: every dataset built later (each epoch,
+        # it[i], batches_for) reuses the trace instead of re-tracing the decoder.
+        self._load = tf.function(load)
+        self._finish = tf.function(finish)
         self._state = tf.Variable(tf.constant(0, tf.int64), trainable=False, name="epoch_state")
         self._py_iter = None
         self._dataset = self._epoch_dataset()
@@ -152,12 +154,27 @@ class BaseIterator(dataset_ops.DatasetV2):
         return ds.prefetch(pipeline.AUTOTUNE)
 
     def _epoch_dataset(self) -> tf.data.Dataset:
+        # Only the light part (epoch number -> order) sits inside flat_map,
+        # whose function is re-instantiated every epoch; the decode map and
+        # the batch map are built once per iterator.
         def one_epoch(epoch):
-            indices = tf.data.Dataset.from_tensor_slices(self._order(epoch))
-            return self._batches(indices, epoch, 0)
+            order = tf.data.Dataset.from_tensor_slices(self._order(epoch))
+            return order.map(lambda i: (epoch, i))
 
+        load, finish, seed = self._load, self._finish, self._seed
         ds = tf.data.Dataset.range(1).map(lambda _: self._start_epoch())
         ds = ds.flat_map(one_epoch)
+        ds = ds.map(
+            lambda e, i: (e, load(i)),
+            num_parallel_calls=pipeline.AUTOTUNE,
+            deterministic=self._deterministic,
+        )
+        ds = ds.batch(self.batch_size).enumerate()
+        ds = ds.map(
+            lambda b, batch: finish(batch[1], pipeline.batch_seed(seed, batch[0][0], b), True),
+            num_parallel_calls=pipeline.AUTOTUNE,
+            deterministic=self._deterministic,
+        )
         ds = ds.apply(tf.data.experimental.assert_cardinality(len(self)))
         ds = ds.prefetch(pipeline.AUTOTUNE)
         return ds.with_options(pipeline.dataset_options(self._deterministic))
@@ -344,7 +361,12 @@ class DirectoryIterator(BaseIterator):
         self.split = args["split"]
         self.fast = fast
 
-        index = listing.list_directory(
+        lister = listing.list_directory
+        if _validate.is_remote(self.directory):
+            from tfdirpipe import remote
+
+            lister = remote.list_directory  # tf.io.gfile: gs://, s3:// (tensorflow-io), ...
+        index = lister(
             self.directory, classes=classes, extensions=self.white_list_formats,
             follow_links=follow_links, split=self.split,
         )
