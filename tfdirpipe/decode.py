@@ -1303,10 +1303,28 @@ def _decode_bmp(contents, size, channels, p: _Parsed, opts: _Options) -> tf.Tens
     return _from_rgba(tf.switch_case(index, [indexed, bgr16, bgr24, bgrx32]), channels)
 
 
+def _webp_decoder():
+    """``tf.io.decode_webp`` (TF >= 2.18), else tensorflow-io's, else a clear error."""
+    if hasattr(tf.io, "decode_webp"):
+        return lambda contents: tf.io.decode_webp(contents)[0]
+    from tfdirpipe import _tfio
+
+    ok, why = _tfio.tfio_status()
+    if ok:
+        return _tfio.require_tfio("WebP decoding").image.decode_webp  # RGBA
+
+    def unavailable(contents):
+        message = f"unsupported format WebP (needs TensorFlow >= 2.18 or tensorflow-io: {why})"
+        with tf.control_dependencies([tf.debugging.Assert(False, [message])]):
+            return tf.zeros([1, 1, 4], tf.uint8)
+
+    return unavailable
+
+
 def _decode_webp(contents, size, channels, p: _Parsed, opts: _Options) -> tf.Tensor:
     """libwebp's RGB, or RGBA when the file has alpha (first frame)."""
     del size, p, opts
-    image = tf.io.decode_webp(contents)[0]
+    image = _webp_decoder()(contents)
     if channels == 4:
         return tf.cond(
             tf.equal(tf.shape(image)[-1], 4),
