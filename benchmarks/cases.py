@@ -179,10 +179,23 @@ def _shuffled(paths: list[str], labels: list[int], seed: int):
     return [paths[i] for i in order], [labels[i] for i in order]
 
 
-def _legacy_iterator(setup: Setup):
+# The "typical augmentation set", for the *_augment cases.
+AUGMENT = {
+    "rotation_range": 20,
+    "width_shift_range": 0.2,
+    "height_shift_range": 0.2,
+    "shear_range": 0.2,
+    "zoom_range": 0.2,
+    "horizontal_flip": True,
+}
+
+
+def _legacy_iterator(setup: Setup, augment: bool = False):
     import tensorflow as tf
 
-    gen = tf.keras.preprocessing.image.ImageDataGenerator(rescale=1 / 255)
+    gen = tf.keras.preprocessing.image.ImageDataGenerator(
+        rescale=1 / 255, **(AUGMENT if augment else {})
+    )
     return gen.flow_from_directory(
         setup.data_dir,
         target_size=(setup.size, setup.size),
@@ -211,10 +224,11 @@ def _idfd_dataset(setup: Setup):
     return ds
 
 
-def _tfdirpipe_iterator(setup: Setup, *, fast: bool, cache: str | None):
+def _tfdirpipe_iterator(setup: Setup, *, fast: bool, cache: str | None, augment: bool = False):
     import tfdirpipe
 
-    return tfdirpipe.ImageDataGenerator(rescale=1 / 255).flow_from_directory(
+    gen = tfdirpipe.ImageDataGenerator(rescale=1 / 255, **(AUGMENT if augment else {}))
+    return gen.flow_from_directory(
         setup.data_dir,
         target_size=(setup.size, setup.size),
         batch_size=setup.batch_size,
@@ -256,8 +270,10 @@ def _epoch_of(obj, num_batches: int) -> Callable[[], Iterator[Any]]:
     "PyDataset with workers=1: it[i] for i in range(len(it)), then on_epoch_end()",
 )
 def _keras_legacy_fit(setup: Setup) -> EpochSource:
-    it = _legacy_iterator(setup)
+    return _legacy_index_loop(_legacy_iterator(setup))
 
+
+def _legacy_index_loop(it) -> EpochSource:
     def start():
         # Keras's PyDatasetAdapter._finite_generator: `for i in
         # range(num_batches): yield py_dataset[i]`, then on_epoch_end(). The
@@ -415,8 +431,10 @@ def _handwritten_dct(setup: Setup) -> EpochSource:
     return EpochSource(_epoch_of(ds, n), n)
 
 
-def _tfdirpipe_source(setup: Setup, *, fast: bool, cache: str | None) -> EpochSource:
-    it = _tfdirpipe_iterator(setup, fast=fast, cache=cache)
+def _tfdirpipe_source(
+    setup: Setup, *, fast: bool, cache: str | None, augment: bool = False
+) -> EpochSource:
+    it = _tfdirpipe_iterator(setup, fast=fast, cache=cache, augment=augment)
     n = len(it)
     expected = _expected_batches(setup)
     notes = [f"type={type(it).__module__}.{type(it).__qualname__}"]
@@ -450,6 +468,28 @@ def _tfdirpipe_cached_epoch2(setup: Setup) -> EpochSource:
     source.prepare = fill
     source.notes.append("epoch 1 (cache fill) untimed")
     return source
+
+
+@register(
+    "keras_legacy_augment",
+    "Keras legacy generator with rotation 20, shifts 0.2, shear 0.2, zoom 0.2, "
+    "horizontal flip, rescale; read as model.fit reads it (it[i] loop)",
+    quick=False,
+)
+def _keras_legacy_augment(setup: Setup) -> EpochSource:
+    source = _legacy_index_loop(_legacy_iterator(setup, augment=True))
+    source.notes.append("augment: " + ", ".join(f"{k}={v}" for k, v in AUGMENT.items()))
+    return source
+
+
+@register(
+    "tfdirpipe_augment",
+    "tfdirpipe flow_from_directory with the same augmentation as keras_legacy_augment "
+    "(batched affine transform in the graph); compared with keras_legacy_augment",
+    quick=False,
+)
+def _tfdirpipe_augment(setup: Setup) -> EpochSource:
+    return _tfdirpipe_source(setup, fast=False, cache=None, augment=True)
 
 
 # --------------------------------------------------------------------------

@@ -54,7 +54,11 @@ def summarize(records: list[dict], key_metric: str = "images_per_s") -> None:
 
 
 def _baseline_for(case: str) -> str:
-    return "e2e_keras_legacy" if case.startswith("e2e_") else BASELINE
+    if case.startswith("e2e_"):
+        return "e2e_keras_legacy"
+    if case.endswith("_augment"):  # augmented pipelines against augmented legacy
+        return "keras_legacy_augment"
+    return BASELINE
 
 
 def _median(rec: dict | None, metric: str) -> float | None:
