@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import argparse
+import json
 import math
 import os
+import subprocess
 import sys
 import time
 from pathlib import Path
@@ -50,6 +52,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--no-e2e", action="store_true", help="skip the model.fit section")
     p.add_argument("--e2e-steps", type=int, default=30, help="timed model.fit steps per repeat")
     p.add_argument("--no-rss", action="store_true", help="skip the RSS-flat-as-data-doubles check")
+    p.add_argument("--no-quality", action="store_true", help="skip the fast-mode PSNR section")
     p.add_argument("--timeout", type=float, default=600.0, help="seconds per worker command")
     p.add_argument("--strict", action="store_true", help="exit 1 when a target FAILs")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
@@ -69,6 +72,22 @@ def _select(args) -> tuple[list[str], list[str]]:
     if args.no_e2e:
         e2e = []
     return pipeline, e2e
+
+
+def _quality(data_dir: str, sizes: list[int], quick: bool, timeout: float) -> list[dict]:
+    """`benchmarks.quality` in a fresh process (this one stays TensorFlow-free)."""
+    cmd = [sys.executable, "-m", "benchmarks.quality", "--data", data_dir, "--json",
+           "--sizes", ",".join(map(str, sizes)), "--limit", "64" if quick else "200"]
+    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"}
+    try:
+        proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, env=env)
+    except subprocess.TimeoutExpired:
+        print("warning: fast-mode PSNR section timed out", file=sys.stderr)
+        return []
+    if proc.returncode != 0:
+        print(f"warning: fast-mode PSNR section failed: {proc.stderr.strip()[-500:]}", file=sys.stderr)
+        return []
+    return json.loads(proc.stdout.strip().splitlines()[-1])
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -162,6 +181,9 @@ def main(argv: list[str] | None = None) -> int:
             e2e = runner.run_e2e_phase(e2e_cases, args.sizes, data_dir, repeats=e2e_repeats,
                                        steps=e2e_steps, **common)
         phases["e2e_s"] = round(time.time() - t, 1)
+        t = time.time()
+        quality = [] if args.no_quality else _quality(data_dir, args.sizes, args.quick, args.timeout)
+        phases["quality_s"] = round(time.time() - t, 1)
     finally:
         progress.close()
 
@@ -186,6 +208,7 @@ def main(argv: list[str] | None = None) -> int:
         "pipeline": records,
         "e2e": e2e,
         "rss_flat": rss,
+        "quality": quality,
         "checks": checks,
         "phases": phases,
         "wall_s": round(time.time() - t_start, 1),

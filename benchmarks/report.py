@@ -247,6 +247,11 @@ def markdown_report(payload: dict) -> str:
         parts += ["", "## End-to-end model.fit (small CNN)", "", e2e_table(payload["e2e"])]
     if payload.get("rss_flat"):
         parts += ["", "## Streaming RSS as the dataset doubles", "", rss_table(payload["rss_flat"])]
+    if payload.get("quality"):
+        from benchmarks import quality
+
+        parts += ["", "## Fast-mode pixels against the Keras-exact path (PSNR)", "",
+                  quality.markdown(payload["quality"])]
     if payload.get("checks"):
         parts += ["", "## Targets (informational; `--strict` turns a FAIL into exit code 1)", "",
                   checks_table(payload["checks"])]

@@ -539,6 +539,36 @@ def test_jpeg_ratio_as_tensor_matches_tf_decode(image_dir):
     assert decode_image(png, jpeg_ratio=4).shape == (H, W, 3)
 
 
+def test_jpeg_ratio_as_function_of_the_header_size(image_dir):
+    contents = tf.io.read_file(str(image_dir / "jpeg_q90_444.jpg"))
+    seen = []
+
+    def ratio(height, width):
+        seen.append((height, width))
+        return tf.where(height >= 40, 4, 1)  # BH = 48: the header says 48 x 64
+
+    out = tf.function(lambda c: decode_image(c, jpeg_ratio=ratio))(contents)
+    ref = tf.io.decode_jpeg(contents, channels=3, ratio=4, dct_method="INTEGER_ACCURATE")
+    assert seen, "the ratio function was never called"
+    assert out.shape == (BH // 4, BW // 4, 3)
+    assert_array_equal(out.numpy(), ref.numpy())
+
+
+def test_fast_load_picks_the_largest_dct_scale_that_still_covers_the_target(tmp_path):
+    from tfdirpipe import pipeline
+
+    rgb = np.random.default_rng(3).integers(0, 256, (96, 128, 3), dtype=np.uint8)
+    path = str(tmp_path / "x.jpg")
+    Image.fromarray(rgb).save(path, quality=95)
+    contents = tf.io.read_file(path)
+    for target, ratio in (((24, 32), 4), ((25, 32), 2), ((48, 64), 2), ((49, 64), 1)):
+        spec = pipeline.LoadSpec(target, fast=True, interpolation="nearest")
+        got = pipeline.load_image(tf.constant(path), spec).numpy()
+        decoded = tf.io.decode_jpeg(contents, channels=3, ratio=ratio, dct_method="INTEGER_FAST")
+        want = tf.image.resize(decoded, target, method="nearest").numpy()
+        assert_array_equal(got, want, err_msg=f"target {target}: expected DCT ratio {ratio}")
+
+
 # --------------------------------------------------------------------------
 # Sniffing and headers.
 

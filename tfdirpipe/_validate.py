@@ -129,3 +129,36 @@ def float_dtype(value: Any) -> str:
             + received("dtype", value)
         )
     return dtype.name
+
+
+def color_mode(value: Any) -> str:
+    """Keras's ``color_mode`` check and message (``ValueError``)."""
+    if value not in COLOR_MODES:
+        raise ValueError(
+            f'Invalid color mode: {value}; expected "rgb", "rgba", or "grayscale". '
+            + received("color_mode", value)
+        )
+    return value
+
+
+def subset_split(subset: Any, image_data_generator: Any) -> tuple[float, float] | None:
+    """``subset`` + the generator's ``validation_split`` -> the fraction range kept.
+
+    ``None`` without a subset; ``(0, f)`` for validation, ``(f, 1)`` for
+    training. A subset without a split is an error that says the fix.
+    """
+    if subset is None:
+        return None
+    if subset not in SUBSETS:
+        raise ValueError(
+            f'Invalid subset name: {subset}; expected "training" or "validation". '
+            + received("subset", subset)
+        )
+    fraction = getattr(image_data_generator, "_validation_split", 0.0)
+    if not fraction:
+        raise ValueError(
+            f"`subset={subset!r}` needs a validation split: pass "
+            "`ImageDataGenerator(validation_split=...)` with a value in (0, 1). "
+            + received("subset", subset)
+        )
+    return (0.0, fraction) if subset == "validation" else (fraction, 1.0)

@@ -8,6 +8,7 @@ import numpy as np
 import tensorflow as tf
 
 from tfdirpipe import _validate
+from tfdirpipe import save as save_lib
 from tfdirpipe.iterator import BaseIterator
 
 
@@ -106,11 +107,9 @@ class NumpyArrayIterator(BaseIterator):
                 f"{self.x.shape} ({self.x.shape[channels_axis]} channels).",
                 stacklevel=2,
             )
-        if save_to_dir is not None:
-            raise NotImplementedError(
-                "`save_to_dir` is not supported yet; save batches with "
-                "`keras.utils.save_img`. " + _validate.received("save_to_dir", save_to_dir)
-            )
+        save_to_dir = save_lib.validate_save_args(
+            save_to_dir, save_prefix, save_format, channels=int(self.x.shape[channels_axis])
+        )
         self.x_misc = x_misc
         self.y = np.asarray(y) if y is not None else None
         self.sample_weight = np.asarray(sample_weight) if sample_weight is not None else None

@@ -1,7 +1,9 @@
 """The ``tfdirpipe`` command: ``scan``, ``serve`` and ``bench`` subcommands.
 
-Each subcommand lives in its own module and is imported only when used, so
-``tfdirpipe --help`` is instant.
+Each subcommand lives in its own module and is imported only when used, and
+the package imports TensorFlow lazily (see ``tfdirpipe/__init__.py``), so
+``tfdirpipe --help`` and ``tfdirpipe scan --help`` are instant
+(``tests/test_cli.py`` checks that parsing leaves TensorFlow unimported).
 """
 
 from __future__ import annotations

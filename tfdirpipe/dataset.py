@@ -36,7 +36,9 @@ Differences from Keras:
   and *every* file as validation);
 * ``labels`` may be a tuple with ``shuffle=True`` and is never shuffled in
   place; ``Using N files for ...`` lines honour ``verbose``;
-* ``format="grain"`` raises `NotImplementedError` (use ``format="tf"``).
+* ``format="grain"`` raises `NotImplementedError` (use ``format="tf"``);
+* the keyword-only ``exif_orientation=True`` turns images upright by their
+  EXIF Orientation tag (default off, as Keras).
 """
 
 from __future__ import annotations
@@ -52,7 +54,8 @@ import tensorflow as tf
 
 from tfdirpipe import _validate
 from tfdirpipe import decode as decode_lib
-from tfdirpipe import listing
+from tfdirpipe import exif as exif_lib
+from tfdirpipe import listing, pipeline
 from tfdirpipe import remote as remote_lib
 from tfdirpipe._printing import print_msg
 
@@ -92,6 +95,7 @@ class _Args:
     pad_to_aspect_ratio: bool
     data_format: str
     verbose: bool
+    exif_orientation: bool = False
 
     @property
     def channels(self) -> int:
@@ -117,6 +121,8 @@ def image_dataset_from_directory(
     data_format=None,
     format="tf",
     verbose=True,
+    *,
+    exif_orientation=False,
 ):
     """Generates a `tf.data.Dataset` from image files in a directory.
 
@@ -168,6 +174,10 @@ def image_dataset_from_directory(
             (Keras's ``image_data_format()``).
         format: ``"tf"`` (the only one supported).
         verbose: Print the number of files and classes found.
+        exif_orientation: Keyword-only, not in Keras: turn JPEG, PNG and WebP
+            images upright by their EXIF Orientation tag before resizing,
+            as ``PIL.ImageOps.exif_transpose`` (default False: as Keras,
+            whose ``decode_image`` ignores it).
 
     Returns:
         A `tf.data.Dataset` (a ``(training, validation)`` pair for
@@ -191,11 +201,13 @@ def image_dataset_from_directory(
         NoImagesFoundError: no image file (also a `ValueError`).
         NotImplementedError: ``format="grain"``.
     """
+    exif_orientation = _validate.boolean("exif_orientation", exif_orientation)
     args = _check_arguments(
         directory, labels, label_mode, class_names, color_mode, batch_size, image_size,
         shuffle, seed, validation_split, subset, interpolation, follow_links,
         crop_to_aspect_ratio, pad_to_aspect_ratio, data_format, format, verbose,
     )
+    args = dataclasses.replace(args, exif_orientation=exif_orientation)
     seed = args.seed if args.seed is not None else int(np.random.default_rng().integers(10**6))
     paths, label_list, names = _index(args, seed)
     shuffle_buffer_size = args.batch_size * 8 if args.batch_size is not None else 1024
@@ -588,36 +600,42 @@ def _make_dataset(
     def load(path):
         return load_image(
             path, args.image_size, args.color_mode, args.interpolation, args.data_format,
-            args.crop_to_aspect_ratio, args.pad_to_aspect_ratio,
+            args.crop_to_aspect_ratio, args.pad_to_aspect_ratio, args.exif_orientation,
         )
 
     if with_labels:
         mode = args.label_mode
-        ds = ds.map(
-            lambda path, label: (load(path), encode_label(label, mode, num_classes)),
-            num_parallel_calls=tf.data.AUTOTUNE,
+        ds = pipeline.parallel_map(
+            ds, lambda path, label: (load(path), encode_label(label, mode, num_classes))
         )
     else:
-        ds = ds.map(load, num_parallel_calls=tf.data.AUTOTUNE)
+        ds = pipeline.parallel_map(ds, load)
     if args.batch_size is not None:
         ds = ds.batch(args.batch_size)
     return ds.prefetch(tf.data.AUTOTUNE)
 
 
 @functools.lru_cache(maxsize=None)
-def _read_and_decode(color_mode: str) -> tf.types.experimental.PolymorphicFunction:
+def _read_and_decode(
+    color_mode: str, exif_orientation: bool = False
+) -> tf.types.experimental.PolymorphicFunction:
     """Reads and decodes one file: uint8 ``[H, W, C]``, traced once per process.
 
     The decoder's graph is large (thousands of nodes over every format);
     tracing it once per color mode and calling the traced function from
     every dataset's map (training and validation, other sizes, repeated
     calls) saves the retracing. Keras decodes with ``tf.image.decode_image``,
-    whose JPEG path uses libjpeg's default DCT method (``""``).
+    whose JPEG path uses libjpeg's default DCT method (``""``). With
+    ``exif_orientation`` the pixels are then turned upright
+    (`tfdirpipe.exif`).
     """
 
     def read_and_decode(path: tf.Tensor) -> tf.Tensor:
         contents = tf.io.read_file(path)
-        return decode_lib.decode_image(contents, color_mode, filename=path, dct_method="")
+        image = decode_lib.decode_image(contents, color_mode, filename=path, dct_method="")
+        if exif_orientation:
+            image = exif_lib.apply_orientation(image, exif_lib.exif_orientation(contents))
+        return image
 
     return tf.function(read_and_decode, input_signature=[tf.TensorSpec([], tf.string)])
 
@@ -639,14 +657,18 @@ def load_image(
     data_format: str = "channels_last",
     crop_to_aspect_ratio: bool = False,
     pad_to_aspect_ratio: bool = False,
+    exif_orientation: bool = False,
 ) -> tf.Tensor:
     """Keras's ``_load_image_tf``: read, decode, resize one image.
+
+    ``exif_orientation`` (not in Keras) turns the decoded image upright by
+    its EXIF Orientation tag before cropping, padding or resizing.
 
     Returns:
         ``[H, W, C]`` (``[C, H, W]`` channels first) ``float32``, or
         ``uint8`` for ``interpolation="nearest"``.
     """
-    image = _read_and_decode(color_mode)(path)
+    image = _read_and_decode(color_mode, exif_orientation)(path)
     if crop_to_aspect_ratio:
         image = smart_resize(image, image_size, interpolation)
     elif pad_to_aspect_ratio:

@@ -215,7 +215,9 @@ def _validate_dct_method(dct_method: Any) -> str:
     return dct_method
 
 
-def _validate_jpeg_ratio(jpeg_ratio: Any) -> int | tf.Tensor:
+def _validate_jpeg_ratio(jpeg_ratio: Any) -> int | tf.Tensor | Callable:
+    if callable(jpeg_ratio) and not isinstance(jpeg_ratio, (tf.Tensor, tf.Variable)):
+        return jpeg_ratio  # fn(height, width) -> ratio, called on the parsed header
     if isinstance(jpeg_ratio, (tf.Tensor, tf.Variable)):
         if not jpeg_ratio.dtype.is_integer or jpeg_ratio.shape.rank not in (None, 0):
             raise TypeError(
@@ -1123,7 +1125,7 @@ def _from_gray(gray: tf.Tensor, channels: int) -> tf.Tensor:
 
 
 class _Options(NamedTuple):
-    ratio: int | tf.Tensor
+    ratio: int | tf.Tensor | Callable[[tf.Tensor, tf.Tensor], tf.Tensor]
     dct_method: str
 
 
@@ -1144,9 +1146,11 @@ def _decode_jpeg(contents, size, channels, p: _Parsed, opts: _Options) -> tf.Ten
 
         return fn
 
-    if isinstance(opts.ratio, int):
-        return at(opts.ratio)()
     ratio = opts.ratio
+    if callable(ratio):  # chosen from the frame header this path has parsed already
+        ratio = tf.cast(ratio(p.height, p.width), tf.int32)
+    if isinstance(ratio, int):
+        return at(ratio)()
     check = tf.debugging.Assert(
         _in(ratio, JPEG_RATIOS),
         ["`jpeg_ratio` must be one of 1, 2, 4, 8. Received: jpeg_ratio=", ratio],
@@ -1452,8 +1456,10 @@ def decode_image(
         max_pixels: Largest accepted ``height * width`` declared by the
             header; None for no limit. Defaults to Pillow's
             ``MAX_IMAGE_PIXELS``.
-        jpeg_ratio: JPEG DCT downscale, 1, 2, 4 or 8 (an int, or an int
-            tensor checked at run time): the JPEG is decoded at
+        jpeg_ratio: JPEG DCT downscale, 1, 2, 4 or 8 (an int, an int
+            tensor checked at run time, or ``fn(height, width) -> ratio``
+            called with the size from the JPEG frame header, which saves
+            parsing the header twice): the JPEG is decoded at
             ``ceil(size / ratio)``; other formats ignore it. Only 1 gives
             Pillow's pixels.
         dct_method: libjpeg IDCT: ``"INTEGER_ACCURATE"`` (Pillow's, exact),

@@ -161,6 +161,14 @@ def _check_iterator(it: Any, what: str, *, on_service: bool) -> None:
         )
     if not on_service:
         return
+    if getattr(it, "save_to_dir", None) is not None:
+        raise ValueError(
+            "tf.data service workers cannot `save_to_dir`: they would write the images "
+            "on their own machines, and only the batches reach this process. Create the "
+            "iterator for the service without `save_to_dir`, and preview augmented images "
+            "with an in-process iterator that has it (`next(it)` or `it[i]` save the "
+            "batches they return). " + _validate.received("save_to_dir", it.save_to_dir)
+        )
     cache = getattr(it, "image_cache", None)
     if cache is not None and not isinstance(cache, cache_lib.NoCache):
         value = "memory" if isinstance(cache, cache_lib.MemoryCache) else getattr(
@@ -269,9 +277,7 @@ def _pure_batches(
         ds = tf.data.Dataset.range(_num_batches(n, batch_size))
     else:
         ds = tf.data.Dataset.from_tensor_slices(batch_ids).filter(lambda b: b >= 0)
-    return ds.map(
-        load_batch, num_parallel_calls=pipeline.AUTOTUNE, deterministic=it._deterministic
-    )
+    return pipeline.parallel_map(ds, load_batch, it._deterministic)
 
 
 def epoch_dataset(it, epoch: int, *, with_batch_index: bool = False) -> tf.data.Dataset:

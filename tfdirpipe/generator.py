@@ -19,6 +19,7 @@ from tfdirpipe import _validate
 from tfdirpipe import augment as augment_lib
 from tfdirpipe import standardize as standardize_lib
 from tfdirpipe.array_iterator import NumpyArrayIterator
+from tfdirpipe.dataframe_iterator import DataFrameIterator
 from tfdirpipe.iterator import DirectoryIterator
 
 
@@ -233,7 +234,10 @@ class ImageDataGenerator:
         (DCT-scaled JPEG decode and TF resize: faster, pixels differ from
         Keras's), ``cache`` (``None``, ``"memory"`` or a directory: keep
         decoded images for later epochs), ``deterministic`` (element order
-        of the parallel map), ``max_pixels`` (decompression-bomb limit).
+        of the parallel map), ``max_pixels`` (decompression-bomb limit),
+        ``exif_orientation`` (turn JPEG/PNG/WebP images upright by their EXIF
+        Orientation tag before resizing, as ``PIL.ImageOps.exif_transpose``;
+        default False, as Keras).
 
         Returns:
             A `DirectoryIterator`: a ``tf.data.Dataset`` of
@@ -261,6 +265,152 @@ class ImageDataGenerator:
             subset=subset,
             interpolation=interpolation,
             keep_aspect_ratio=keep_aspect_ratio,
+            dtype=self.dtype,
+            **kwargs,
+        )
+
+    def flow_from_dataframe(
+        self,
+        dataframe,
+        directory=None,
+        x_col="filename",
+        y_col="class",
+        weight_col=None,
+        target_size=(256, 256),
+        color_mode="rgb",
+        classes=None,
+        class_mode="categorical",
+        batch_size=32,
+        shuffle=True,
+        seed=None,
+        save_to_dir=None,
+        save_prefix="",
+        save_format="png",
+        subset=None,
+        interpolation="nearest",
+        validate_filenames=True,
+        **kwargs,
+    ) -> DataFrameIterator:
+        """Iterates over image files listed in a dataframe, with their targets.
+
+        ```
+        dataframe                              directory/  (None: full paths)
+        filename          class           w    ├── img_1.png
+        "img_1.png"       "cat"           1.0  ├── img_2.jpg
+        "img_2.jpg"       ["cat", "dog"]  0.5  └── more/
+        "more/img_3.png"  "dog"           2.0      └── img_3.png
+        ```
+
+        Arguments and defaults are Keras's. Rows whose file is missing or
+        has an unsupported extension are dropped with Keras's warning
+        (``validate_filenames=False`` skips the check); ``subset`` takes a
+        leading (``"validation"``) or trailing (``"training"``) fraction of
+        the remaining rows, in dataframe order. ``class_mode="other"`` and
+        the keywords ``has_ext``, ``sort``, ``drop_duplicates`` are
+        deprecated as in Keras (a ``DeprecationWarning``; "other" means
+        "raw"). Extra keyword-only options, as in `flow_from_directory`:
+        ``keep_aspect_ratio``, ``verbose``, ``fast``, ``cache``,
+        ``deterministic``, ``max_pixels``, ``on_error``, ``preflight``.
+
+        Args:
+            dataframe: A pandas DataFrame (pandas is not imported by
+                tfdirpipe; any dataframe with ``columns`` and ``df[name]``
+                works).
+            directory: Folder the ``x_col`` paths are relative to; ``None``
+                for absolute (or working-directory relative) paths.
+            x_col: Column of file names or paths (strings).
+            y_col: Target column; a list of columns for ``"multi_output"``
+                and optionally for ``"raw"``.
+            weight_col: Column of sample weights (numeric), or ``None``.
+            target_size: ``(height, width)`` the images are resized to.
+            color_mode: ``"rgb"``, ``"rgba"`` or ``"grayscale"``.
+            classes: Class names in label order; rows with no listed class
+                are dropped. ``None``: the sorted ``y_col`` values.
+            class_mode: ``"categorical"``, ``"binary"``, ``"sparse"``,
+                ``"input"``, ``"multi_output"``, ``"raw"`` or ``None``.
+            batch_size: Samples per batch.
+            shuffle: Reshuffle every epoch (epoch 0 with a ``seed`` is
+                Keras's order).
+            seed: Shuffle and augmentation seed.
+            save_to_dir: Folder to save the augmented images to, or
+                ``None``; ``save_prefix`` / ``save_format`` name them.
+            subset: ``"training"`` or ``"validation"`` (needs
+                ``validation_split``).
+            interpolation: Resize filter (Keras's names).
+            validate_filenames: Drop rows whose file does not exist or has
+                an extension outside ``DataFrameIterator.white_list_formats``.
+            **kwargs: The extra keyword-only options above.
+
+        Returns:
+            A `DataFrameIterator`: a ``tf.data.Dataset`` that is also a
+            Keras iterator. ``x`` is ``dtype`` ``[B, H, W, C]`` (``[B, C, H,
+            W]`` for ``channels_first``), ``C`` = 3 / 4 / 1 for rgb / rgba /
+            grayscale. ``y`` by ``class_mode``:
+
+            - ``"categorical"``: ``[B, K]`` one-hot in ``dtype``; multi-hot
+              for rows whose ``y_col`` value is a list of classes.
+            - ``"binary"``, ``"sparse"``: ``[B]`` class indices in ``dtype``.
+            - ``"raw"``: the ``y_col`` values in the column's dtype, ``[B]``
+              (``[B, len(y_col)]`` for a list of columns).
+            - ``"multi_output"``: a list with one array per ``y_col`` column.
+            - ``"input"``: ``x`` again; ``None``: no ``y``, batches are ``x``.
+
+            With ``weight_col`` batches are ``(x, y, w)`` (except with
+            ``class_mode=None``), ``w`` ``[B]`` in the column's dtype.
+        """
+        if "has_ext" in kwargs:
+            kwargs.pop("has_ext")
+            warnings.warn(
+                "has_ext is deprecated, filenames in the dataframe have "
+                "to match the exact filenames in disk.",
+                DeprecationWarning,
+                stacklevel=2,
+            )
+        if "sort" in kwargs:
+            kwargs.pop("sort")
+            warnings.warn(
+                "sort is deprecated, batches will be created in the"
+                "same order than the filenames provided if `shuffle`"
+                "is set to `False`.",
+                DeprecationWarning,
+                stacklevel=2,
+            )
+        if class_mode == "other":
+            warnings.warn(
+                '`class_mode="other"` is deprecated, please use `class_mode="raw"`.',
+                DeprecationWarning,
+                stacklevel=2,
+            )
+            class_mode = "raw"
+        if "drop_duplicates" in kwargs:
+            kwargs.pop("drop_duplicates")
+            warnings.warn(
+                "drop_duplicates is deprecated, you can drop duplicates "
+                "by using the pandas.DataFrame.drop_duplicates method.",
+                DeprecationWarning,
+                stacklevel=2,
+            )
+        return DataFrameIterator(
+            dataframe,
+            directory,
+            self,
+            x_col=x_col,
+            y_col=y_col,
+            weight_col=weight_col,
+            target_size=target_size,
+            color_mode=color_mode,
+            classes=classes,
+            class_mode=class_mode,
+            data_format=self.data_format,
+            batch_size=batch_size,
+            shuffle=shuffle,
+            seed=seed,
+            save_to_dir=save_to_dir,
+            save_prefix=save_prefix,
+            save_format=save_format,
+            subset=subset,
+            interpolation=interpolation,
+            validate_filenames=validate_filenames,
             dtype=self.dtype,
             **kwargs,
         )
@@ -349,6 +499,9 @@ def _standardize_is_identity(config) -> bool:
     )
 
 
+_WARNED_NOT_TRACEABLE: set[int] = set()
+
+
 def _graph_preprocessing(fn: Callable | None):
     """Wraps ``preprocessing_function`` to run per image on a batch.
 
@@ -364,12 +517,14 @@ def _graph_preprocessing(fn: Callable | None):
         traceable = False
     if traceable:
         return lambda images: tf.map_fn(fn, images, fn_output_signature=tf.float32)
-    warnings.warn(
-        "`preprocessing_function` is not TF-traceable, so it runs through "
-        "tf.numpy_function: slower (Python, one image at a time) and it cannot "
-        "run on tf.data service workers.",
-        stacklevel=3,
-    )
+    if id(fn) not in _WARNED_NOT_TRACEABLE:  # once per function, not per graph built
+        _WARNED_NOT_TRACEABLE.add(id(fn))
+        warnings.warn(
+            "`preprocessing_function` is not TF-traceable, so it runs through "
+            "tf.numpy_function: slower (Python, one image at a time) and it cannot "
+            "run on tf.data service workers.",
+            stacklevel=3,
+        )
 
     def per_image(image):
         out = tf.numpy_function(lambda a: np.asarray(fn(a), np.float32), [image], tf.float32)

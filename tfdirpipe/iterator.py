@@ -31,6 +31,7 @@ from tfdirpipe import cache as cache_lib
 from tfdirpipe import decode as decode_lib
 from tfdirpipe import listing
 from tfdirpipe import pipeline
+from tfdirpipe import save as save_lib
 from tfdirpipe._printing import print_msg
 
 
@@ -40,6 +41,14 @@ class BaseIterator(dataset_ops.DatasetV2):
     Subclasses call `_build` once their attributes are set. One iteration of
     the dataset is one epoch of ``len(self)`` batches; each new iteration
     reshuffles (when ``shuffle``) deterministically from ``(seed, epoch)``.
+
+    With ``save_to_dir`` set (attributes ``save_to_dir``, ``save_prefix``,
+    ``save_format``, ``data_format``, read by `_build`), every image of every
+    batch the iterator hands out (``model.fit``, ``for``, ``next``, ``it[i]``,
+    ``batches_for``) is written by `tfdirpipe.save.save_batch` in a last,
+    sequential stage after the prefetch buffer, so a batch is saved when it
+    is taken, not ahead of it. The first leaf of a finished batch must be the
+    image tensor.
     """
 
     def _build(
@@ -86,10 +95,24 @@ class BaseIterator(dataset_ops.DatasetV2):
             if (shuffle and seed is not None and keras_first_epoch)
             else None
         )
-        # Traced once per iterator: every dataset built later (each epoch,
-        # it[i], batches_for) reuses the trace instead of re-tracing the decoder.
+        # The epoch graph (built once, iterated every epoch) calls `load` and
+        # `finish` inline: a nested tf.function call would be instantiated,
+        # with Grappler, by every new iterator (~0.4 CPU-s per epoch; see
+        # `pipeline.parallel_map`). Datasets built later (it[i], batches_for)
+        # call these traced-once wrappers instead of re-tracing the decoder.
+        self._load_inline, self._finish_inline = load, finish
         self._load = tf.function(load)
         self._finish = tf.function(finish)
+        self._save_spec = save_lib.spec_for(self)
+        self._save = None
+        if self._save_spec is not None:
+            save_spec = self._save_spec
+
+            @tf.function
+            def save(output, indices, batch_seed):
+                return save_lib.save_batch(output, indices, batch_seed, save_spec)
+
+            self._save = save
         self._state = tf.Variable(tf.constant(0, tf.int64), trainable=False, name="epoch_state")
         self._py_iter = None
         self._dataset = self._epoch_dataset()
@@ -114,15 +137,36 @@ class BaseIterator(dataset_ops.DatasetV2):
     def _order(self, epoch: tf.Tensor) -> tf.Tensor:
         return pipeline.epoch_order(self.n, self.shuffle, self._seed, epoch, self._first)
 
+    def _finish_batch(self, elements, indices, batch_seed, augment: bool, finish=None):
+        """The finished batch, or ``(batch, indices, seed)`` for `_saved` when saving."""
+        output = (finish or self._finish)(elements, batch_seed, augment)
+        if self._save is None:
+            return output
+        return output, indices, batch_seed
+
+    def _saved(self, ds: tf.data.Dataset) -> tf.data.Dataset:
+        """Writes each batch as it is taken (the stage must stay last and sequential)."""
+        if self._save is None:
+            return ds
+        save = self._save
+        ds = ds.map(lambda output, indices, batch_seed: save(output, indices, batch_seed))
+        options = tf.data.Options()
+        options.experimental_optimization.inject_prefetch = False  # no read-ahead after it
+        return ds.with_options(options)
+
     def _batches(
         self, indices: tf.data.Dataset, epoch, first_batch, augment: bool = True,
-        batch_size: int | None = None,
+        batch_size: int | None = None, prefetch: bool = False,
     ) -> tf.data.Dataset:
-        finish = self._finish
-        return pipeline.batches_from_indices(
-            indices, self._load, lambda batch, seed: finish(batch, seed, augment), self._seed,
-            epoch, first_batch, batch_size or self.batch_size, self._deterministic,
+        load = self._load
+        ds = pipeline.batches_from_indices(
+            indices, lambda i: (i, load(i)),
+            lambda batch, seed: self._finish_batch(batch[1], batch[0], seed, augment),
+            self._seed, epoch, first_batch, batch_size or self.batch_size, self._deterministic,
         )
+        if prefetch:
+            ds = ds.prefetch(pipeline.AUTOTUNE)
+        return self._saved(ds)
 
     def batches_for(
         self, indices, epoch: int | None = None, augment: bool = True, batch_size: int | None = None
@@ -148,10 +192,10 @@ class BaseIterator(dataset_ops.DatasetV2):
                 f"min={indices.min()} and max={indices.max()}"
             )
         epoch_t = tf.constant(self.epoch if epoch is None else epoch, tf.int64)
-        ds = self._batches(
-            tf.data.Dataset.from_tensor_slices(indices), epoch_t, 0, augment, batch_size
+        return self._batches(
+            tf.data.Dataset.from_tensor_slices(indices), epoch_t, 0, augment, batch_size,
+            prefetch=True,
         )
-        return ds.prefetch(pipeline.AUTOTUNE)
 
     def _epoch_dataset(self) -> tf.data.Dataset:
         # Only the light part (epoch number -> order) sits inside flat_map,
@@ -161,22 +205,21 @@ class BaseIterator(dataset_ops.DatasetV2):
             order = tf.data.Dataset.from_tensor_slices(self._order(epoch))
             return order.map(lambda i: (epoch, i))
 
-        load, finish, seed = self._load, self._finish, self._seed
+        load, finish, seed = self._load_inline, self._finish_inline, self._seed
         ds = tf.data.Dataset.range(1).map(lambda _: self._start_epoch())
         ds = ds.flat_map(one_epoch)
-        ds = ds.map(
-            lambda e, i: (e, load(i)),
-            num_parallel_calls=pipeline.AUTOTUNE,
-            deterministic=self._deterministic,
-        )
+        ds = pipeline.parallel_map(ds, lambda e, i: (e, i, load(i)), self._deterministic)
         ds = ds.batch(self.batch_size).enumerate()
-        ds = ds.map(
-            lambda b, batch: finish(batch[1], pipeline.batch_seed(seed, batch[0][0], b), True),
-            num_parallel_calls=pipeline.AUTOTUNE,
-            deterministic=self._deterministic,
+        # batch = (epochs [B], sample indices [B], loaded elements)
+        ds = pipeline.parallel_map(
+            ds,
+            lambda b, batch: self._finish_batch(
+                batch[2], batch[1], pipeline.batch_seed(seed, batch[0][0], b), True, finish
+            ),
+            self._deterministic,
         )
         ds = ds.apply(tf.data.experimental.assert_cardinality(len(self)))
-        ds = ds.prefetch(pipeline.AUTOTUNE)
+        ds = self._saved(ds.prefetch(pipeline.AUTOTUNE))
         return ds.with_options(pipeline.dataset_options(self._deterministic))
 
     # -- Keras legacy iterator -------------------------------------------
@@ -335,13 +378,19 @@ class DirectoryIterator(BaseIterator):
         max_pixels: int | None = None,
         on_error: str = "raise",
         preflight: bool | None = None,
+        exif_orientation: bool = False,
     ):
         args = _validate_directory_args(
             directory, image_data_generator, target_size, color_mode, classes, class_mode,
             batch_size, shuffle, seed, data_format, save_to_dir, follow_links, subset,
             interpolation, keep_aspect_ratio, dtype, fast, cache, deterministic,
         )
+        save_to_dir = save_lib.validate_save_args(
+            save_to_dir, save_prefix, save_format,
+            channels={"rgb": 3, "rgba": 4, "grayscale": 1}[color_mode],
+        )
         _validate.one_of("on_error", on_error, _validate.ON_ERROR)
+        exif_orientation = _validate.boolean("exif_orientation", exif_orientation)
         if preflight is not None:
             _validate.boolean("preflight", preflight)
         max_pixels = decode_lib.MAX_IMAGE_PIXELS if max_pixels is None else max_pixels
@@ -360,6 +409,7 @@ class DirectoryIterator(BaseIterator):
         self.save_format = save_format
         self.split = args["split"]
         self.fast = fast
+        self.exif_orientation = exif_orientation
 
         lister = listing.list_directory
         if _validate.is_remote(self.directory):
@@ -405,6 +455,7 @@ class DirectoryIterator(BaseIterator):
             keep_aspect_ratio=keep_aspect_ratio,
             fast=fast,
             max_pixels=max_pixels,
+            exif_orientation=exif_orientation,
         )
         self.load_spec = spec
         paths = tf.constant(self._filepaths if self._filepaths else [""], tf.string)
@@ -498,11 +549,7 @@ def _validate_directory_args(
 
     out: dict[str, Any] = {}
     out["target_size"] = _validate.size_pair("target_size", target_size)
-    if color_mode not in _validate.COLOR_MODES:
-        raise ValueError(
-            f'Invalid color mode: {color_mode}; expected "rgb", "rgba", or "grayscale". '
-            + _validate.received("color_mode", color_mode)
-        )
+    _validate.color_mode(color_mode)
     if class_mode not in DirectoryIterator.allowed_class_modes:
         raise ValueError(
             "Invalid class_mode: expected one of 'categorical', 'binary', 'sparse', "
@@ -527,27 +574,6 @@ def _validate_directory_args(
     out["data_format"] = _validate.data_format(data_format)
     out["dtype"] = _validate.float_dtype(dtype)
     cache_lib.validate_cache(cache)
-    split = None
-    if subset is not None:
-        if subset not in _validate.SUBSETS:
-            raise ValueError(
-                f'Invalid subset name: {subset}; expected "training" or "validation". '
-                + _validate.received("subset", subset)
-            )
-        fraction = getattr(image_data_generator, "_validation_split", 0.0)
-        if not fraction:
-            raise ValueError(
-                f"`subset={subset!r}` needs a validation split: pass "
-                "`ImageDataGenerator(validation_split=...)` with a value in (0, 1). "
-                + _validate.received("subset", subset)
-            )
-        split = (0.0, fraction) if subset == "validation" else (fraction, 1.0)
-    out["split"] = split
-    if save_to_dir is not None:
-        raise NotImplementedError(
-            "`save_to_dir` is not supported by flow_from_directory yet; use "
-            "`tfdirpipe.ImageDataGenerator.flow(...)` or write batches with "
-            "`keras.utils.save_img`. " + _validate.received("save_to_dir", save_to_dir)
-        )
+    out["split"] = _validate.subset_split(subset, image_data_generator)
     out["directory"] = _validate.directory("directory", directory)
     return out

@@ -751,7 +751,7 @@ def _describe_iterator(it, augment: bool) -> dict:
     for name in (
         "directory", "class_mode", "color_mode", "target_size", "interpolation",
         "keep_aspect_ratio", "data_format", "dtype", "fast", "subset", "image_shape",
-        "class_indices",
+        "class_indices", "exif_orientation",
     ):
         if hasattr(it, name):
             desc[name] = _jsonable(getattr(it, name))
