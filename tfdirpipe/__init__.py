@@ -28,6 +28,7 @@ _EXPORTS: dict[str, str] = {
     "NumpyArrayIterator": "tfdirpipe.array_iterator",
     "DataFrameIterator": "tfdirpipe.dataframe_iterator",
     "image_dataset_from_directory": "tfdirpipe.dataset",
+    "DeviceStage": "tfdirpipe.device_stage",
     "input_fn_for": "tfdirpipe.distribute",
     "service_dataset": "tfdirpipe.distribute",
     "ImageDataGenerator": "tfdirpipe.generator",
@@ -46,6 +47,7 @@ if TYPE_CHECKING:  # what type checkers and IDEs see
     from tfdirpipe.array_iterator import NumpyArrayIterator
     from tfdirpipe.dataframe_iterator import DataFrameIterator
     from tfdirpipe.dataset import image_dataset_from_directory
+    from tfdirpipe.device_stage import DeviceStage
     from tfdirpipe.distribute import input_fn_for, service_dataset
     from tfdirpipe.generator import ImageDataGenerator
     from tfdirpipe.iterator import BadImageError, BaseIterator, DirectoryIterator
@@ -78,6 +80,7 @@ __all__ = [
     "BadImageError",
     "BaseIterator",
     "DataFrameIterator",
+    "DeviceStage",
     "DirectoryIterator",
     "FileIndex",
     "ImageDataGenerator",

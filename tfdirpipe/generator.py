@@ -237,7 +237,8 @@ class ImageDataGenerator:
         of the parallel map), ``max_pixels`` (decompression-bomb limit),
         ``exif_orientation`` (turn JPEG/PNG/WebP images upright by their EXIF
         Orientation tag before resizing, as ``PIL.ImageOps.exif_transpose``;
-        default False, as Keras).
+        default False, as Keras), ``device_stage`` (yield uint8 batches and
+        run the transform in the model with ``it.device_layer()``).
 
         Returns:
             A `DirectoryIterator`: a ``tf.data.Dataset`` of

@@ -194,6 +194,9 @@ class BatchSpec:
         transform: ``fn(images_float, seed[2]) -> images`` applied to the
             float32 batch in ``data_format`` layout (augmentation +
             standardization), or ``None``.
+        deferred: Images leave as uint8 in ``data_format`` layout, without
+            ``transform``: a `tfdirpipe.DeviceStage` in the model applies it
+            on the model's device (targets are still ``dtype``).
     """
 
     batch_size: int
@@ -202,15 +205,19 @@ class BatchSpec:
     dtype: str = "float32"
     data_format: str = "channels_last"
     transform: Callable[[tf.Tensor, tf.Tensor], tf.Tensor] | None = None
+    deferred: bool = False
 
 
 def finish_batch(
     images: tf.Tensor, labels: tf.Tensor, batch_seed: tf.Tensor, spec: BatchSpec
 ):
     """uint8 NHWC batch + int labels -> the iterator's output structure."""
-    x = tf.cast(images, tf.float32)
+    x = images if spec.deferred else tf.cast(images, tf.float32)
     if spec.data_format == "channels_first":
         x = tf.transpose(x, (0, 3, 1, 2))
+    if spec.deferred:
+        y = encode_labels(labels, spec.class_mode, spec.num_classes, spec.dtype)
+        return x if y is None else (x, y)
     if spec.transform is not None:
         x = spec.transform(x, batch_seed)
     x = tf.cast(x, spec.dtype)
