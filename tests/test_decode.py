@@ -706,6 +706,21 @@ def test_jpeg_without_frame_header_is_named(tmp_path):
         next(iter(ds))
 
 
+@pytest.mark.parametrize(
+    "data",
+    [b"\xff\xd8\xff", b"\xff\xd8\xff\xd9", b"\xff\xd8\xff\xe0\x00\x02\xff\xd9"],
+    ids=["soi-only", "soi-eoi", "app0-eoi"],
+)
+def test_tiny_jpeg_like_files_fail_with_their_name(data):
+    """Shorter than any frame header: the straight-line header walk reads
+    clamped, zero-padded bytes, and the file is refused with its name."""
+    with pytest.raises(tf.errors.InvalidArgumentError, match="cannot decode tiny.jpg: "):
+        decode_image(data, filename="tiny.jpg")
+    ds = tf.data.Dataset.from_tensors(data).map(lambda c: decode_image(c, filename="tiny.jpg"))
+    with pytest.raises(tf.errors.InvalidArgumentError, match="cannot decode tiny.jpg: "):
+        next(iter(ds))
+
+
 def test_random_bytes_are_not_an_image():
     junk = np.random.default_rng(5).integers(0, 256, 4096, dtype=np.uint8).tobytes()
     ok, reason = check_image(junk)

@@ -490,18 +490,21 @@ def _jpeg_walk_unrolled(contents: tf.Tensor, size: tf.Tensor) -> tuple[tf.Tensor
 
     A straight line of one 4-byte read per segment (no loop, about 50 small
     ops). Anything unusual, or a frame header further in, gives ``found``
-    False and the caller falls back to `_jpeg_walk_robust`. Needs
-    ``size >= 4``.
+    False and the caller falls back to `_jpeg_walk_robust`. Safe on any
+    size (clamped, zero-padded reads; positions past the end stop the walk).
 
     Returns:
         ``(sof_position, found)``.
     """
     last = size - 4
+    clamp = tf.maximum(last, 0)
     pos = tf.constant(2)
     positions, words = [], []
     for _ in range(_JPEG_FAST_STEPS):
+        # Clamped and zero-padded reads: safe on any size (no branch needed).
         raw = tf.io.decode_raw(
-            tf.strings.substr(contents, tf.minimum(pos, last), 4), tf.uint16, little_endian=False
+            tf.strings.substr(contents, tf.clip_by_value(pos, 0, clamp), 4),
+            tf.uint16, little_endian=False, fixed_length=4,
         )
         word, length = tf.unstack(tf.cast(raw, tf.int32), num=2)
         positions.append(pos)
@@ -518,29 +521,29 @@ def _jpeg_walk_unrolled(contents: tf.Tensor, size: tf.Tensor) -> tuple[tf.Tensor
 def _jpeg_frame_fast(
     contents: tf.Tensor, size: tf.Tensor, when: tf.Tensor, components: bool
 ) -> tuple[tf.Tensor, ...]:
-    """``(found, height, width[, components])`` via `_jpeg_walk_unrolled`, if ``when``."""
+    """``(found, height, width[, components])`` via `_jpeg_walk_unrolled`; found needs ``when``.
 
-    def walk():
-        sof, found = _jpeg_walk_unrolled(contents, size)
-        at = tf.clip_by_value(sof + 5, 0, size - 4)
-        hw = tf.cast(
-            tf.io.decode_raw(tf.strings.substr(contents, at, 4), tf.uint16, little_endian=False),
-            tf.int32,
+    Straight-line (no cond: a branch here cost as much as the walk): every
+    read is clamped and zero-padded, so any input is safe, and the sizes
+    mean something only when ``found``.
+    """
+    sof, found = _jpeg_walk_unrolled(contents, size)
+    found = tf.logical_and(found, tf.logical_and(when, size >= 16))
+    at = tf.clip_by_value(sof + 5, 0, tf.maximum(size - 4, 0))
+    hw = tf.cast(
+        tf.io.decode_raw(
+            tf.strings.substr(contents, at, 4), tf.uint16, little_endian=False, fixed_length=4
+        ),
+        tf.int32,
+    )
+    out = (found, hw[0], hw[1])
+    if components:
+        ncomp = tf.io.decode_raw(
+            tf.strings.substr(contents, tf.clip_by_value(sof + 9, 0, tf.maximum(size - 1, 0)), 1),
+            tf.uint8, fixed_length=1,
         )
-        out = (found, hw[0], hw[1])
-        if components:
-            ncomp = tf.io.decode_raw(
-                tf.strings.substr(contents, tf.clip_by_value(sof + 9, 0, size - 1), 1), tf.uint8
-            )
-            out += (tf.cast(ncomp[0], tf.int32),)
-        return out
-
-    def none():
-        return (tf.constant(False), tf.constant(-1), tf.constant(-1)) + (
-            (tf.constant(0),) if components else ()
-        )
-
-    return tf.cond(tf.logical_and(when, size >= 16), walk, none)
+        out += (tf.cast(ncomp[0], tf.int32),)
+    return out
 
 
 def _jpeg_walk_robust(contents: tf.Tensor, size: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
