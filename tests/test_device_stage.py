@@ -111,3 +111,23 @@ def test_gpu_stage_matches_cpu(tree):
     # Bilinear sampling in float32 on different hardware: measured on CPU only
     # so far (no GPU lent); 1e-4 of the 0-1 range leaves room for FMA order.
     np.testing.assert_allclose(gpu.numpy(), cpu, rtol=0, atol=1e-4)
+
+
+def test_dataframe_iterator_defers_the_same_way(tree):
+    pd = pytest.importorskip("pandas")
+    inside_it = _iter(tree, {})
+    df = pd.DataFrame({
+        "filename": inside_it.filepaths,
+        "class": [["a", "b", "c"][k] for k in inside_it.classes],
+    })
+    gen = tfdirpipe.ImageDataGenerator(rescale=1 / 255, featurewise_center=False)
+    kwargs = {"target_size": (12, 16), "batch_size": 5, "shuffle": False, "verbose": False}
+    inside = gen.flow_from_dataframe(df, **kwargs)
+    staged = gen.flow_from_dataframe(df, device_stage=True, **kwargs)
+    layer = staged.device_layer()
+    for (xi, yi), (xs, ys) in zip(inside, staged):
+        assert xs.dtype == tf.uint8
+        np.testing.assert_array_equal(ys.numpy(), yi.numpy())
+        np.testing.assert_array_equal(layer(xs, training=False).numpy(), xi.numpy())
+    with pytest.raises(ValueError, match='cannot be used with class_mode="input"'):
+        gen.flow_from_dataframe(df, device_stage=True, class_mode="input", **kwargs)

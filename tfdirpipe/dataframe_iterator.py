@@ -31,7 +31,7 @@ from tfdirpipe import listing
 from tfdirpipe import pipeline
 from tfdirpipe import save as save_lib
 from tfdirpipe._printing import print_msg
-from tfdirpipe.iterator import BaseIterator, _find_bad, _report_skipped
+from tfdirpipe.iterator import BaseIterator, _find_bad, _report_skipped, _validate_device_stage
 
 # Keras's order of `class_mode` values, used in messages.
 DATAFRAME_CLASS_MODES: tuple[Any, ...] = (
@@ -107,8 +107,10 @@ class DataFrameIterator(BaseIterator):
         on_error: str = "raise",
         preflight: bool | None = None,
         exif_orientation: bool = False,
+        device_stage: bool = False,
     ):
         exif_orientation = _validate.boolean("exif_orientation", exif_orientation)
+        self.device_stage = _validate_device_stage(device_stage, class_mode)
         args = _validate_dataframe_args(
             dataframe, directory, image_data_generator, x_col, y_col, weight_col,
             target_size, color_mode, classes, class_mode, batch_size, shuffle, seed,
@@ -247,10 +249,16 @@ class DataFrameIterator(BaseIterator):
             dtype=self.dtype,
             data_format=self.data_format,
         )
+        transforms = {
+            augment: gen.batch_transform(self.data_format, augment=augment) if gen else None
+            for augment in (True, False)
+        }
+        self._stage_transforms = (transforms[True], transforms[False])
         specs = {
             augment: dataclasses.replace(
                 batch_spec,
-                transform=gen.batch_transform(self.data_format, augment=augment) if gen else None,
+                transform=None if self.device_stage else transforms[augment],
+                deferred=self.device_stage,
             )
             for augment in (True, False)
         }

@@ -279,6 +279,32 @@ class BaseIterator(dataset_ops.DatasetV2):
         """Moves ``it[i]`` (and the next pass) to a fresh, reshuffled epoch."""
         self._state.assign((self._state.read_value() // 2 + 1) * 2)
 
+    def device_layer(self, device: str | None = None):
+        """The rescale / augment / standardize stage as a Keras layer for the model.
+
+        Needs ``device_stage=True`` (``flow_from_directory``, ``flow_from_dataframe``): the iterator
+        then yields uint8 batches (4x less to copy to an accelerator) and this
+        layer, placed first in the model, applies the generator's transform
+        on the model's device (the GPU when there is one), augmenting only
+        in training. See `tfdirpipe.DeviceStage`.
+
+        Args:
+            device: Force a device (``"/GPU:0"``, ``"/CPU:0"``); default: the
+                device the model runs on.
+        """
+        if not getattr(self, "device_stage", False):
+            raise ValueError(
+                "`device_layer()` needs an iterator made with "
+                "`flow_from_directory(..., device_stage=True)` (or flow_from_dataframe); "
+                "this one applies the transform inside tf.data. Received: device_stage=False"
+            )
+        from tfdirpipe.device_stage import DeviceStage
+
+        transform, plain = self._stage_transforms
+        return DeviceStage(
+            transform, plain, output_dtype=self.dtype, seed=self._seed, device=device
+        )
+
     # -- whole-dataset helpers (see materialize and distribute) -----------
     def to_numpy(self, path=None, **kwargs):
         """The whole epoch as arrays ``(x, y)``; see `tfdirpipe.materialize.to_numpy`.
@@ -381,12 +407,7 @@ class DirectoryIterator(BaseIterator):
         exif_orientation: bool = False,
         device_stage: bool = False,
     ):
-        device_stage = _validate.boolean("device_stage", device_stage)
-        if device_stage and class_mode == "input":
-            raise ValueError(
-                '`device_stage=True` cannot be used with class_mode="input" (the target '
-                "would be the untransformed uint8 batch). Received: device_stage=True"
-            )
+        device_stage = _validate_device_stage(device_stage, class_mode)
         args = _validate_directory_args(
             directory, image_data_generator, target_size, color_mode, classes, class_mode,
             batch_size, shuffle, seed, data_format, save_to_dir, follow_links, subset,
@@ -498,32 +519,6 @@ class DirectoryIterator(BaseIterator):
 
         self._build(self.samples, args["batch_size"], shuffle, seed, load, finish, deterministic)
 
-    def device_layer(self, device: str | None = None):
-        """The rescale / augment / standardize stage as a Keras layer for the model.
-
-        Needs ``flow_from_directory(..., device_stage=True)``: the iterator
-        then yields uint8 batches (4x less to copy to an accelerator) and this
-        layer, placed first in the model, applies the generator's transform
-        on the model's device (the GPU when there is one), augmenting only
-        in training. See `tfdirpipe.DeviceStage`.
-
-        Args:
-            device: Force a device (``"/GPU:0"``, ``"/CPU:0"``); default: the
-                device the model runs on.
-        """
-        if not self.device_stage:
-            raise ValueError(
-                "`device_layer()` needs an iterator made with "
-                "`flow_from_directory(..., device_stage=True)`; this one applies the "
-                "transform inside tf.data. Received: device_stage=False"
-            )
-        from tfdirpipe.device_stage import DeviceStage
-
-        transform, plain = self._stage_transforms
-        return DeviceStage(
-            transform, plain, output_dtype=self.dtype, seed=self._seed, device=device
-        )
-
     @property
     def filepaths(self) -> list[str]:
         """Absolute (``directory``-joined) path of every sample."""
@@ -564,6 +559,16 @@ def _find_bad(index, on_error, preflight, color_mode, max_pixels) -> list[listin
     if bad and on_error == "raise":
         raise BadImageError(bad)
     return bad
+
+
+def _validate_device_stage(device_stage, class_mode) -> bool:
+    device_stage = _validate.boolean("device_stage", device_stage)
+    if device_stage and class_mode == "input":
+        raise ValueError(
+            '`device_stage=True` cannot be used with class_mode="input" (the target '
+            "would be the untransformed uint8 batch). Received: device_stage=True"
+        )
+    return device_stage
 
 
 def _report_skipped(skipped, on_error, verbose) -> None:
