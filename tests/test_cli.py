@@ -26,6 +26,8 @@ _PROBE = textwrap.dedent(
         codes = [
             cli.main(["--help"]),
             cli.main(["scan", "--help"]),
+            cli.main(["serve", "--help"]),
+            cli.main(["serve", "worker", "--help"]),
             cli.main(["scan"]),  # usage error: DIR missing
             cli.main(["nope"]),
         ]
@@ -43,10 +45,11 @@ def test_parsing_and_help_do_not_import_tensorflow():
     )
     report = json.loads(result.stdout.strip().splitlines()[-1])
     assert report["heavy"] == []
-    assert report["codes"] == [0, 0, 2, 2]
+    assert report["codes"] == [0, 0, 0, 0, 2, 2]
     assert report["size"] == [8, 9]
     assert "usage: tfdirpipe <command>" in report["help"]
     assert "usage: tfdirpipe scan" in report["help"] and "--decode" in report["help"]
+    assert "--dispatcher" in report["help"]  # serve worker's own help
 
 
 def test_module_entry_point_help():

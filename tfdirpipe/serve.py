@@ -35,14 +35,21 @@ import signal
 import sys
 import threading
 from collections.abc import Sequence
-
-import tensorflow as tf
+from typing import TYPE_CHECKING
 
 from tfdirpipe import _validate
 
+if TYPE_CHECKING:
+    import tensorflow as tf
+
 __all__ = ["main", "start_dispatcher", "start_worker", "wait_for_signal"]
 
-_service = tf.data.experimental.service
+
+def _service():
+    """``tf.data.experimental.service``, imported on first use (``--help`` stays fast)."""
+    import tensorflow as tf
+
+    return tf.data.experimental.service
 
 
 def _port(name: str, value) -> int:
@@ -126,7 +133,7 @@ def start_dispatcher(
                 + _validate.received("worker_addresses", worker_addresses)
             )
         worker_addresses = [_host_port("worker_addresses", a) for a in worker_addresses]
-    config = _service.DispatcherConfig(
+    config = _service().DispatcherConfig(
         port=port,
         work_dir=None if work_dir is None else os.fspath(work_dir),
         fault_tolerant_mode=fault_tolerant,
@@ -134,7 +141,7 @@ def start_dispatcher(
         worker_timeout_ms=_optional_ms("worker_timeout_ms", worker_timeout_ms),
         job_gc_timeout_ms=_optional_ms("job_gc_timeout_ms", job_gc_timeout_ms),
     )
-    return _service.DispatchServer(config)
+    return _service().DispatchServer(config)
 
 
 def start_worker(
@@ -171,14 +178,14 @@ def start_worker(
                 + _validate.received("address", address)
             )
         worker_address = address if ":" in address else f"{address}:%port%"
-    config = _service.WorkerConfig(
+    config = _service().WorkerConfig(
         dispatcher_address=dispatcher_address,
         worker_address=worker_address,
         port=port,
         heartbeat_interval_ms=_optional_ms("heartbeat_interval_ms", heartbeat_interval_ms),
         dispatcher_timeout_ms=_optional_ms("dispatcher_timeout_ms", dispatcher_timeout_ms),
     )
-    return _service.WorkerServer(config)
+    return _service().WorkerServer(config)
 
 
 def wait_for_signal(server, timeout: float | None = None) -> int:
@@ -243,9 +250,14 @@ def _parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     """``tfdirpipe serve dispatcher|worker ...``; returns the exit code."""
     parser = _parser()
-    args = parser.parse_args(list(sys.argv[1:] if argv is None else argv))
-    if args.role == "dispatcher" and args.fault_tolerant and not args.work_dir:
-        parser.error("--fault-tolerant needs --work-dir DIR to journal the dispatcher's state in")
+    try:  # --help and usage errors: an exit code, not an exception
+        args = parser.parse_args(list(sys.argv[1:] if argv is None else argv))
+        if args.role == "dispatcher" and args.fault_tolerant and not args.work_dir:
+            parser.error(
+                "--fault-tolerant needs --work-dir DIR to journal the dispatcher's state in"
+            )
+    except SystemExit as exit_:
+        return int(exit_.code or 0)
     try:
         if args.role == "dispatcher":
             addresses = None
