@@ -4,6 +4,12 @@ numbers."""
 
 from __future__ import annotations
 
+import json
+import os
+import subprocess
+import sys
+import textwrap
+
 import keras
 import numpy as np
 import pytest
@@ -92,12 +98,38 @@ def test_errors_name_the_argument(tree):
         _iter(tree, {}, device_stage=True).device_layer(device=0)
 
 
-def test_forcing_the_cpu_gives_the_same_numbers(tree):
-    it = _iter(tree, {"rescale": 1 / 255, **AUG}, device_stage=True, seed=3)
-    x, _ = next(it)
-    a = it.device_layer()(x, training=True).numpy()
-    b = it.device_layer(device="/CPU:0")(x, training=True).numpy()
-    np.testing.assert_array_equal(a, b)
+_FORCED_DEVICE = textwrap.dedent(
+    """
+    import json, sys
+    import numpy as np
+    import tensorflow as tf
+    cpu = tf.config.list_physical_devices("CPU")[0]
+    tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration()] * 2)
+    import tfdirpipe
+    gen = tfdirpipe.ImageDataGenerator(rescale=1 / 255, rotation_range=20, horizontal_flip=True)
+    it = gen.flow_from_directory(sys.argv[1], target_size=(12, 16), batch_size=5,
+                                 verbose=False, device_stage=True, seed=3)
+    x = tf.constant(np.random.default_rng(0).integers(0, 256, (5, 12, 16, 3), dtype=np.uint8))
+    default = it.device_layer()(x, training=True)
+    forced = it.device_layer(device="/CPU:1")(x, training=True)
+    print(json.dumps({"default": default.device, "forced": forced.device,
+                      "same": bool(np.array_equal(default.numpy(), forced.numpy()))}))
+    """
+)
+
+
+def test_forcing_a_device_places_the_stage_there(tree):
+    """Two logical CPUs (in a fresh process): ``device="/CPU:1"`` runs the stage
+    on the second one, with the same numbers as on the default device."""
+    proc = subprocess.run(
+        [sys.executable, "-c", _FORCED_DEVICE, tree], capture_output=True, text=True,
+        timeout=300, env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2", "CUDA_VISIBLE_DEVICES": ""},
+    )
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    got = json.loads(proc.stdout.strip().splitlines()[-1])
+    assert got["default"].endswith("CPU:0")
+    assert got["forced"].endswith("CPU:1")
+    assert got["same"]
 
 
 @pytest.mark.gpu

@@ -13,6 +13,7 @@ from typing import Any
 
 CLASS_MODES: tuple[Any, ...] = ("categorical", "binary", "sparse", "input", None)
 COLOR_MODES: tuple[str, ...] = ("rgb", "rgba", "grayscale")
+COLOR_CHANNELS: dict[str, int] = {"rgb": 3, "rgba": 4, "grayscale": 1}
 DATA_FORMATS: tuple[str, ...] = ("channels_last", "channels_first")
 SUBSETS: tuple[str, ...] = ("training", "validation")
 ON_ERROR: tuple[str, ...] = ("raise", "skip", "warn")

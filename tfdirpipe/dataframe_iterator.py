@@ -31,7 +31,13 @@ from tfdirpipe import listing
 from tfdirpipe import pipeline
 from tfdirpipe import save as save_lib
 from tfdirpipe._printing import print_msg
-from tfdirpipe.iterator import BaseIterator, _find_bad, _report_skipped, _validate_device_stage
+from tfdirpipe.iterator import (
+    BaseIterator,
+    _find_bad,
+    _kept,
+    _report_skipped,
+    _validate_device_stage,
+)
 
 # Keras's order of `class_mode` values, used in messages.
 DATAFRAME_CLASS_MODES: tuple[Any, ...] = (
@@ -110,7 +116,7 @@ class DataFrameIterator(BaseIterator):
         device_stage: bool = False,
     ):
         exif_orientation = _validate.boolean("exif_orientation", exif_orientation)
-        self.device_stage = _validate_device_stage(device_stage, class_mode)
+        device_stage = _validate_device_stage(device_stage, class_mode)
         args = _validate_dataframe_args(
             dataframe, directory, image_data_generator, x_col, y_col, weight_col,
             target_size, color_mode, classes, class_mode, batch_size, shuffle, seed,
@@ -119,7 +125,7 @@ class DataFrameIterator(BaseIterator):
         )
         save_to_dir = save_lib.validate_save_args(
             save_to_dir, save_prefix, save_format,
-            channels={"rgb": 3, "rgba": 4, "grayscale": 1}[color_mode],
+            channels=_validate.COLOR_CHANNELS[color_mode],
         )
         max_pixels = decode_lib.MAX_IMAGE_PIXELS if max_pixels is None else max_pixels
         self.image_data_generator = image_data_generator
@@ -153,8 +159,7 @@ class DataFrameIterator(BaseIterator):
             on_error, preflight, color_mode, max_pixels,
         )
         if self.skipped and on_error != "raise":
-            bad = {s.path for s in self.skipped}
-            keep = [k for k, p in enumerate(filepaths) if p not in bad]
+            keep = _kept(filepaths, self.skipped)
             rows = [rows[k] for k in keep]
             filenames = [filenames[k] for k in keep]
             filepaths = [filepaths[k] for k in keep]
@@ -178,24 +183,22 @@ class DataFrameIterator(BaseIterator):
         else:
             print_msg(f"Found {self.samples} {validated} image filenames.", verbose)
 
-        channels = {"rgb": 3, "rgba": 4, "grayscale": 1}[color_mode]
-        if self.data_format == "channels_last":
-            self.image_shape = self.target_size + (channels,)
-        else:
-            self.image_shape = (channels,) + self.target_size
-        spec = pipeline.LoadSpec(
-            target_size=self.target_size,
-            color_mode=color_mode,
-            interpolation=interpolation,
-            keep_aspect_ratio=keep_aspect_ratio,
-            fast=fast,
-            max_pixels=max_pixels,
-            exif_orientation=exif_orientation,
-        )
+        self._set_image_shape(color_mode)
         self.exif_orientation = exif_orientation
-        self.load_spec = spec
-        self.image_cache = cache_lib.make_cache(cache, filepaths, spec)
-        load, finish = self._graph_functions(spec, args["batch_size"])
+        load_image = self._image_loader(
+            filepaths,
+            pipeline.LoadSpec(
+                target_size=self.target_size,
+                color_mode=color_mode,
+                interpolation=interpolation,
+                keep_aspect_ratio=keep_aspect_ratio,
+                fast=fast,
+                max_pixels=max_pixels,
+                exif_orientation=exif_orientation,
+            ),
+            cache,
+        )
+        load, finish = self._graph_functions(load_image, args["batch_size"], device_stage)
         self._build(self.samples, args["batch_size"], shuffle, seed, load, finish, deterministic)
 
     # -- construction steps ------------------------------------------------
@@ -227,41 +230,26 @@ class DataFrameIterator(BaseIterator):
             rows = rows[start:stop]
         return rows, labels, class_names
 
-    def _graph_functions(self, spec: pipeline.LoadSpec, batch_size: int):
+    def _graph_functions(self, load_image, batch_size: int, device_stage: bool):
         """``load(i)`` and ``finish(batch, seed, augment)`` for `BaseIterator._build`."""
         n = self.samples
-        paths = tf.constant(self._filepaths if n else [""], tf.string)
         parts = [
             tf.constant(a if n else np.zeros((1, *a.shape[1:]), a.dtype)) for a in self._parts()
         ]
-        cache = self.image_cache
 
         def load(i):
-            path = tf.gather(paths, i)
-            image = cache.lookup(i, lambda: pipeline.load_image(path, spec))
-            return image, tuple(tf.gather(p, i) for p in parts)
+            return load_image(i), tuple(tf.gather(p, i) for p in parts)
 
-        gen = self.image_data_generator
-        batch_spec = pipeline.BatchSpec(
-            batch_size=batch_size,
-            class_mode=None,
-            num_classes=self.num_classes,
-            dtype=self.dtype,
-            data_format=self.data_format,
+        specs = self._batch_specs(
+            pipeline.BatchSpec(
+                batch_size=batch_size,
+                class_mode=None,
+                num_classes=self.num_classes,
+                dtype=self.dtype,
+                data_format=self.data_format,
+            ),
+            device_stage,
         )
-        transforms = {
-            augment: gen.batch_transform(self.data_format, augment=augment) if gen else None
-            for augment in (True, False)
-        }
-        self._stage_transforms = (transforms[True], transforms[False])
-        specs = {
-            augment: dataclasses.replace(
-                batch_spec,
-                transform=None if self.device_stage else transforms[augment],
-                deferred=self.device_stage,
-            )
-            for augment in (True, False)
-        }
         class_mode, num_classes, dtype = self.class_mode, self.num_classes, self.dtype
         has_weight = self._sample_weight is not None and class_mode is not None
 

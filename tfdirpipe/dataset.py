@@ -66,7 +66,7 @@ INTERPOLATIONS: tuple[str, ...] = (
     "bilinear", "nearest", "bicubic", "area", "lanczos3", "lanczos5", "gaussian", "mitchellcubic",
 )
 LABEL_MODES: tuple[Any, ...] = ("int", "categorical", "binary", None)
-_CHANNELS = {"rgb": 3, "rgba": 4, "grayscale": 1}
+_CHANNELS = _validate.COLOR_CHANNELS
 
 
 class NoImagesFoundError(FileNotFoundError, ValueError):

@@ -69,7 +69,7 @@ from typing import Any, Literal, NamedTuple
 import tensorflow as tf
 from tensorflow.core.framework import attr_value_pb2
 
-from tfdirpipe import _tfio
+from tfdirpipe import _tfio, _validate
 
 __all__ = [
     "COLOR_MODES",
@@ -96,7 +96,7 @@ MAX_IMAGE_PIXELS: int = 89_478_485
 COLOR_MODES: tuple[str, ...] = ("rgb", "rgba", "grayscale")
 DCT_METHODS: tuple[str, ...] = ("INTEGER_ACCURATE", "INTEGER_FAST", "")
 JPEG_RATIOS: tuple[int, ...] = (1, 2, 4, 8)
-_CHANNELS = {"rgb": 3, "rgba": 4, "grayscale": 1}
+_CHANNELS = _validate.COLOR_CHANNELS
 
 # Bytes read from the end of a file when looking for its end marker.
 _TAIL_WINDOW = 1024

@@ -359,23 +359,10 @@ class ImageDataGenerator:
             With ``weight_col`` batches are ``(x, y, w)`` (except with
             ``class_mode=None``), ``w`` ``[B]`` in the column's dtype.
         """
-        if "has_ext" in kwargs:
-            kwargs.pop("has_ext")
-            warnings.warn(
-                "has_ext is deprecated, filenames in the dataframe have "
-                "to match the exact filenames in disk.",
-                DeprecationWarning,
-                stacklevel=2,
-            )
-        if "sort" in kwargs:
-            kwargs.pop("sort")
-            warnings.warn(
-                "sort is deprecated, batches will be created in the"
-                "same order than the filenames provided if `shuffle`"
-                "is set to `False`.",
-                DeprecationWarning,
-                stacklevel=2,
-            )
+        for name, message in _DEPRECATED_DATAFRAME_KWARGS.items():
+            if name in kwargs:
+                kwargs.pop(name)
+                warnings.warn(message, DeprecationWarning, stacklevel=2)
         if class_mode == "other":
             warnings.warn(
                 '`class_mode="other"` is deprecated, please use `class_mode="raw"`.',
@@ -383,14 +370,6 @@ class ImageDataGenerator:
                 stacklevel=2,
             )
             class_mode = "raw"
-        if "drop_duplicates" in kwargs:
-            kwargs.pop("drop_duplicates")
-            warnings.warn(
-                "drop_duplicates is deprecated, you can drop duplicates "
-                "by using the pandas.DataFrame.drop_duplicates method.",
-                DeprecationWarning,
-                stacklevel=2,
-            )
         return DataFrameIterator(
             dataframe,
             directory,
@@ -499,6 +478,17 @@ def _standardize_is_identity(config) -> bool:
         or config.zca_whitening
     )
 
+
+# Keras's flow_from_dataframe keywords that only warn (its wording).
+_DEPRECATED_DATAFRAME_KWARGS = {
+    "has_ext": "has_ext is deprecated, filenames in the dataframe have "
+    "to match the exact filenames in disk.",
+    "sort": "sort is deprecated, batches will be created in the"
+    "same order than the filenames provided if `shuffle`"
+    "is set to `False`.",
+    "drop_duplicates": "drop_duplicates is deprecated, you can drop duplicates "
+    "by using the pandas.DataFrame.drop_duplicates method.",
+}
 
 _WARNED_NOT_TRACEABLE: set[int] = set()
 

@@ -222,6 +222,49 @@ class BaseIterator(dataset_ops.DatasetV2):
         ds = self._saved(ds.prefetch(pipeline.AUTOTUNE))
         return ds.with_options(pipeline.dataset_options(self._deterministic))
 
+    # -- construction steps shared by the file-based iterators -----------
+    def _set_image_shape(self, color_mode: str) -> None:
+        channels = _validate.COLOR_CHANNELS[color_mode]
+        if self.data_format == "channels_last":
+            self.image_shape = self.target_size + (channels,)
+        else:
+            self.image_shape = (channels,) + self.target_size
+
+    def _image_loader(
+        self, filepaths: list[str], spec: pipeline.LoadSpec, cache
+    ) -> Callable[[tf.Tensor], tf.Tensor]:
+        """``fn(i) -> uint8 image`` of sample ``i``; sets ``load_spec`` and ``image_cache``."""
+        self.load_spec = spec
+        self.image_cache = image_cache = cache_lib.make_cache(cache, filepaths, spec)
+        paths = tf.constant(filepaths if filepaths else [""], tf.string)
+
+        def load_image(i):
+            path = tf.gather(paths, i)
+            return image_cache.lookup(i, lambda: pipeline.load_image(path, spec))
+
+        return load_image
+
+    def _batch_specs(
+        self, base: pipeline.BatchSpec, device_stage: bool
+    ) -> dict[bool, pipeline.BatchSpec]:
+        """``{augment: BatchSpec}`` with the generator's transforms, or deferred ones.
+
+        With ``device_stage`` both specs leave images as uint8 and the
+        transforms wait in ``_stage_transforms`` for `device_layer`.
+        """
+        gen = self.image_data_generator
+        transform = gen.batch_transform(self.data_format) if gen else None
+        plain = gen.batch_transform(self.data_format, augment=False) if gen else None
+        self.device_stage = device_stage
+        self._stage_transforms = (transform, plain)
+        if device_stage:
+            deferred = dataclasses.replace(base, transform=None, deferred=True)
+            return {True: deferred, False: deferred}
+        return {
+            True: dataclasses.replace(base, transform=transform),
+            False: dataclasses.replace(base, transform=plain),
+        }
+
     # -- Keras legacy iterator -------------------------------------------
     def __len__(self) -> int:
         return (self.n + self.batch_size - 1) // self.batch_size
@@ -410,12 +453,12 @@ class DirectoryIterator(BaseIterator):
         device_stage = _validate_device_stage(device_stage, class_mode)
         args = _validate_directory_args(
             directory, image_data_generator, target_size, color_mode, classes, class_mode,
-            batch_size, shuffle, seed, data_format, save_to_dir, follow_links, subset,
+            batch_size, shuffle, seed, data_format, follow_links, subset,
             interpolation, keep_aspect_ratio, dtype, fast, cache, deterministic,
         )
         save_to_dir = save_lib.validate_save_args(
             save_to_dir, save_prefix, save_format,
-            channels={"rgb": 3, "rgba": 4, "grayscale": 1}[color_mode],
+            channels=_validate.COLOR_CHANNELS[color_mode],
         )
         _validate.one_of("on_error", on_error, _validate.ON_ERROR)
         exif_orientation = _validate.boolean("exif_orientation", exif_orientation)
@@ -451,8 +494,7 @@ class DirectoryIterator(BaseIterator):
         self.on_error = on_error
         self.skipped = _find_bad(index, on_error, preflight, color_mode, max_pixels)
         if self.skipped and on_error != "raise":
-            bad = {s.path for s in self.skipped}
-            keep = [i for i, p in enumerate(index.filepaths) if p not in bad]
+            keep = _kept(index.filepaths, self.skipped)
             index = dataclasses.replace(
                 index,
                 filenames=[index.filenames[i] for i in keep],
@@ -471,48 +513,36 @@ class DirectoryIterator(BaseIterator):
             print_msg(line, verbose)
         print_msg(f"Found {self.samples} images belonging to {self.num_classes} classes.", verbose)
 
-        channels = {"rgb": 3, "rgba": 4, "grayscale": 1}[color_mode]
-        if self.data_format == "channels_last":
-            self.image_shape = self.target_size + (channels,)
-        else:
-            self.image_shape = (channels,) + self.target_size
-        spec = pipeline.LoadSpec(
-            target_size=self.target_size,
-            color_mode=color_mode,
-            interpolation=interpolation,
-            keep_aspect_ratio=keep_aspect_ratio,
-            fast=fast,
-            max_pixels=max_pixels,
-            exif_orientation=exif_orientation,
+        self._set_image_shape(color_mode)
+        load_image = self._image_loader(
+            self._filepaths,
+            pipeline.LoadSpec(
+                target_size=self.target_size,
+                color_mode=color_mode,
+                interpolation=interpolation,
+                keep_aspect_ratio=keep_aspect_ratio,
+                fast=fast,
+                max_pixels=max_pixels,
+                exif_orientation=exif_orientation,
+            ),
+            cache,
         )
-        self.load_spec = spec
-        paths = tf.constant(self._filepaths if self._filepaths else [""], tf.string)
         labels = tf.constant(self.classes if self.samples else [0], tf.int32)
-        self.image_cache = cache_lib.make_cache(cache, self._filepaths, spec)
 
         def load(i):
-            path = tf.gather(paths, i)
-            image = self.image_cache.lookup(i, lambda: pipeline.load_image(path, spec))
-            return image, tf.gather(labels, i)
+            return load_image(i), tf.gather(labels, i)
 
-        gen = image_data_generator
-        transform = gen.batch_transform(self.data_format) if gen else None
-        plain = gen.batch_transform(self.data_format, augment=False) if gen else None
-        self.device_stage = device_stage
-        self._stage_transforms = (transform, plain)
-        self.batch_spec = pipeline.BatchSpec(
-            batch_size=args["batch_size"],
-            class_mode=class_mode,
-            num_classes=self.num_classes,
-            dtype=self.dtype,
-            data_format=self.data_format,
-            transform=None if device_stage else transform,
-            deferred=device_stage,
+        specs = self._batch_specs(
+            pipeline.BatchSpec(
+                batch_size=args["batch_size"],
+                class_mode=class_mode,
+                num_classes=self.num_classes,
+                dtype=self.dtype,
+                data_format=self.data_format,
+            ),
+            device_stage,
         )
-        specs = {
-            True: self.batch_spec,
-            False: dataclasses.replace(self.batch_spec, transform=None if device_stage else plain),
-        }
+        self.batch_spec = specs[True]
 
         def finish(batch, seed, augment):
             return pipeline.finish_batch(batch[0], batch[1], seed, specs[augment])
@@ -561,6 +591,12 @@ def _find_bad(index, on_error, preflight, color_mode, max_pixels) -> list[listin
     return bad
 
 
+def _kept(filepaths: list[str], skipped: list[listing.Skipped]) -> list[int]:
+    """Positions of the files not in ``skipped``, in order."""
+    bad = {s.path for s in skipped}
+    return [i for i, p in enumerate(filepaths) if p not in bad]
+
+
 def _validate_device_stage(device_stage, class_mode) -> bool:
     device_stage = _validate.boolean("device_stage", device_stage)
     if device_stage and class_mode == "input":
@@ -585,7 +621,7 @@ def _report_skipped(skipped, on_error, verbose) -> None:
 
 def _validate_directory_args(
     directory, image_data_generator, target_size, color_mode, classes, class_mode,
-    batch_size, shuffle, seed, data_format, save_to_dir, follow_links, subset,
+    batch_size, shuffle, seed, data_format, follow_links, subset,
     interpolation, keep_aspect_ratio, dtype, fast, cache, deterministic,
 ) -> dict[str, Any]:
     """Checks every ``flow_from_directory`` argument before any I/O."""

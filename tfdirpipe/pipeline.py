@@ -22,6 +22,7 @@ import tensorflow as tf
 from tensorflow.python.data.ops import dataset_ops, structured_function
 from tensorflow.python.ops import gen_dataset_ops
 
+from tfdirpipe import _validate
 from tfdirpipe import decode as decode_lib
 from tfdirpipe import exif as exif_lib
 from tfdirpipe import resize as resize_lib
@@ -58,7 +59,7 @@ class LoadSpec:
     @property
     def channels(self) -> int:
         """Channels of the decoded image."""
-        return {"rgb": 3, "rgba": 4, "grayscale": 1}[self.color_mode]
+        return _validate.COLOR_CHANNELS[self.color_mode]
 
     @property
     def image_shape(self) -> tuple[int, int, int]:

@@ -136,13 +136,19 @@ def validate_save_args(
 
 
 def spec_for(it: Any) -> SaveSpec | None:
-    """The `SaveSpec` of an iterator's ``save_*`` and ``data_format`` attributes."""
-    prefix = getattr(it, "save_prefix", "")
-    fmt = getattr(it, "save_format", "png")
-    directory = validate_save_args(getattr(it, "save_to_dir", None), prefix, fmt)
+    """The `SaveSpec` of an iterator's ``save_*`` and ``data_format`` attributes.
+
+    ``None`` without ``save_to_dir``; `SaveSpec` validates the rest.
+    """
+    directory = getattr(it, "save_to_dir", None)
     if directory is None:
         return None
-    return SaveSpec(directory, prefix, fmt, getattr(it, "data_format", "channels_last"))
+    return SaveSpec(
+        directory,
+        getattr(it, "save_prefix", ""),
+        getattr(it, "save_format", "png"),
+        getattr(it, "data_format", "channels_last"),
+    )
 
 
 def to_uint8(images: tf.Tensor, data_format: str) -> tf.Tensor:
