@@ -147,6 +147,7 @@ class DataFrameIterator(BaseIterator):
         self.save_prefix = save_prefix
         self.save_format = save_format
         self.fast = fast
+        self.exif_orientation = exif_orientation
         self.on_error = on_error
 
         table = _read_table(dataframe, x_col, y_col, weight_col, class_mode)
@@ -184,20 +185,7 @@ class DataFrameIterator(BaseIterator):
             print_msg(f"Found {self.samples} {validated} image filenames.", verbose)
 
         self._set_image_shape(color_mode)
-        self.exif_orientation = exif_orientation
-        load_image = self._image_loader(
-            filepaths,
-            pipeline.LoadSpec(
-                target_size=self.target_size,
-                color_mode=color_mode,
-                interpolation=interpolation,
-                keep_aspect_ratio=keep_aspect_ratio,
-                fast=fast,
-                max_pixels=max_pixels,
-                exif_orientation=exif_orientation,
-            ),
-            cache,
-        )
+        load_image = self._image_loader(filepaths, cache, max_pixels)
         load, finish = self._graph_functions(load_image, args["batch_size"], device_stage)
         self._build(self.samples, args["batch_size"], shuffle, seed, load, finish, deterministic)
 

@@ -231,10 +231,23 @@ class BaseIterator(dataset_ops.DatasetV2):
             self.image_shape = (channels,) + self.target_size
 
     def _image_loader(
-        self, filepaths: list[str], spec: pipeline.LoadSpec, cache
+        self, filepaths: list[str], cache, max_pixels: int | None
     ) -> Callable[[tf.Tensor], tf.Tensor]:
-        """``fn(i) -> uint8 image`` of sample ``i``; sets ``load_spec`` and ``image_cache``."""
-        self.load_spec = spec
+        """``fn(i) -> uint8 image`` of sample ``i``; sets ``load_spec`` and ``image_cache``.
+
+        The `pipeline.LoadSpec` comes from the attributes ``target_size``,
+        ``color_mode``, ``interpolation``, ``keep_aspect_ratio``, ``fast``
+        and ``exif_orientation``.
+        """
+        self.load_spec = spec = pipeline.LoadSpec(
+            target_size=self.target_size,
+            color_mode=self.color_mode,
+            interpolation=self.interpolation,
+            keep_aspect_ratio=self.keep_aspect_ratio,
+            fast=self.fast,
+            max_pixels=max_pixels,
+            exif_orientation=self.exif_orientation,
+        )
         self.image_cache = image_cache = cache_lib.make_cache(cache, filepaths, spec)
         paths = tf.constant(filepaths if filepaths else [""], tf.string)
 
@@ -514,19 +527,7 @@ class DirectoryIterator(BaseIterator):
         print_msg(f"Found {self.samples} images belonging to {self.num_classes} classes.", verbose)
 
         self._set_image_shape(color_mode)
-        load_image = self._image_loader(
-            self._filepaths,
-            pipeline.LoadSpec(
-                target_size=self.target_size,
-                color_mode=color_mode,
-                interpolation=interpolation,
-                keep_aspect_ratio=keep_aspect_ratio,
-                fast=fast,
-                max_pixels=max_pixels,
-                exif_orientation=exif_orientation,
-            ),
-            cache,
-        )
+        load_image = self._image_loader(self._filepaths, cache, max_pixels)
         labels = tf.constant(self.classes if self.samples else [0], tf.int32)
 
         def load(i):
