@@ -208,16 +208,17 @@ class BaseIterator(dataset_ops.DatasetV2):
         load, finish, seed = self._load_inline, self._finish_inline, self._seed
         ds = tf.data.Dataset.range(1).map(lambda _: self._start_epoch())
         ds = ds.flat_map(one_epoch)
-        ds = pipeline.parallel_map(ds, lambda e, i: (e, i, load(i)), self._deterministic)
-        ds = ds.batch(self.batch_size).enumerate()
-        # batch = (epochs [B], sample indices [B], loaded elements)
-        ds = pipeline.parallel_map(
-            ds,
-            lambda b, batch: self._finish_batch(
-                batch[2], batch[1], pipeline.batch_seed(seed, batch[0][0], b), True, finish
-            ),
-            self._deterministic,
+        ds, unpack = pipeline.map_and_batch(
+            ds, lambda e, i: (e, i, load(i)), self.batch_size, self._deterministic
         )
+        ds = ds.enumerate()
+
+        def finish_batch(b, packed):
+            epochs, indices, elements = unpack(packed)  # [B], [B], loaded elements
+            batch_seed = pipeline.batch_seed(seed, epochs[0], b)
+            return self._finish_batch(elements, indices, batch_seed, True, finish)
+
+        ds = pipeline.parallel_map(ds, finish_batch, self._deterministic)
         ds = ds.apply(tf.data.experimental.assert_cardinality(len(self)))
         ds = self._saved(ds.prefetch(pipeline.AUTOTUNE))
         return ds.with_options(pipeline.dataset_options(self._deterministic))
