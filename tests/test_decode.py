@@ -879,3 +879,87 @@ def test_invalid_jpeg_ratio_tensor_fails_at_run_time(image_dir):
     contents = tf.io.read_file(str(image_dir / "jpeg_q90_444.jpg"))
     with pytest.raises(tf.errors.InvalidArgumentError, match="jpeg_ratio"):
         decode_image(contents, jpeg_ratio=tf.constant(3))
+
+
+# --------------------------------------------------------------------------
+# The JPEG hot path's header walk (`_jpeg_window_walk`) against the robust one.
+
+
+def _walks(data: bytes):
+    from tfdirpipe import decode as decode_lib
+
+    contents = tf.constant(data)
+    size = tf.strings.length(contents)
+    window = {k: v.numpy() for k, v in decode_lib._jpeg_window_walk(contents, size).items()}
+    sof, found = decode_lib._jpeg_walk_robust(contents, size)
+    return window, int(sof), bool(found)
+
+
+def _mutations(data: bytes, seed: int) -> list[bytes]:
+    """Truncations and single-byte changes inside the headers."""
+    rng = np.random.default_rng(seed)
+    out = [data[:n] for n in (0, 1, 2, 3, 4, 5, 20, 100, 200, 400)]
+    for pos in rng.integers(0, min(len(data), 700), 40):
+        for value in (0x00, 0xFF, int(rng.integers(0, 256))):
+            out.append(data[:pos] + bytes([value]) + data[pos + 1 :])
+    return out
+
+
+def test_window_walk_finds_what_the_robust_walk_finds(image_dir):
+    """Whenever the straight-line walk reports a frame header, it is the one
+    libjpeg's marker-by-marker walk reaches (same position), on every JPEG
+    fixture and on truncated and corrupted variants of them; on unmodified
+    libjpeg-written files it does report one (the hot path is taken)."""
+    checked = found_by_window = 0
+    for k, name in enumerate(sorted(n for n, c in CASES.items() if c[1] == "jpeg")):
+        data = (image_dir / name).read_bytes()
+        window, sof, found = _walks(data)
+        if name.startswith("jpeg_q"):
+            assert window["found"], name
+            with Image.open(image_dir / name) as im:
+                assert (int(window["height"]), int(window["width"])) == (im.height, im.width)
+        for variant in [data, *_mutations(data, k)]:
+            window, sof, found = _walks(variant)
+            checked += 1
+            if window["found"]:
+                found_by_window += 1
+                assert found and int(window["sof"]) == sof, name
+    assert checked > 500 and found_by_window > checked // 4
+
+
+def test_frame_header_past_the_window_takes_the_robust_walk(tmp_path):
+    """A 6 KB ICC profile pushes the frame header out of the 4 KiB window:
+    the file is still decoded exactly (through the checked path)."""
+    data = _pil_bytes(Image.fromarray(_content(40, 56)), "JPEG", quality=90, icc_profile=b"\0" * 6000)
+    window, sof, found = _walks(data)
+    assert not window["found"] and found and sof > 6000
+    path = tmp_path / "icc.jpg"
+    path.write_bytes(data)
+    assert_array_equal(decode_image(data, filename=str(path)).numpy(), _pillow(path, "rgb"))
+
+
+def test_jpeg_with_zero_height_is_named():
+    """A frame header declaring height 0 (DNL, which neither Pillow nor
+    TensorFlow supports) is refused with the file's name and the reason."""
+    data = bytearray(_pil_bytes(Image.fromarray(_content(16, 16)), "JPEG", quality=90))
+    sof = data.index(b"\xff\xc0")
+    data[sof + 5 : sof + 7] = b"\x00\x00"
+    with pytest.raises(
+        tf.errors.InvalidArgumentError, match="cannot decode dnl.jpg: corrupt header"
+    ):
+        decode_image(bytes(data), filename="dnl.jpg")
+
+
+def test_window_walk_does_not_read_stray_bytes_as_a_segment():
+    """libjpeg skips stray bytes before a marker one at a time. Read as a
+    segment length, ``00 0C`` would jump from byte 2 to byte 16, where this
+    crafted header has an SOF-looking pair inside the real frame header at
+    byte 6: the straight-line walk must give up instead (the robust walk
+    then finds the real one)."""
+    sof = b"\xff\xc0\x00\x11\x08\x00\x10\x00\x10\x03"  # real frame header at byte 6 ...
+    fake = b"\xff\xc1\x00\x11\x08\x7f\xff\x7f\xff\x03"  # ... an SOF-looking pair at byte 16
+    data = b"\xff\xd8" + b"\x00\x00\x00\x0c" + sof + fake + b"\x00" * 64 + b"\xff\xd9"
+    assert data.index(fake) == 16
+    window, sof_at, found = _walks(data)
+    assert found and sof_at == 6
+    assert not window["found"] or int(window["sof"]) == 6

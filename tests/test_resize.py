@@ -367,3 +367,45 @@ def test_argument_errors(kwargs, error, message):
     args = {"image": tf.zeros([4, 4, 3], tf.uint8), "size": (2, 2), "box": None, **kwargs}
     with pytest.raises(error, match=f"^{re.escape(message)}$"):
         resize.pil_resize(args["image"], args["size"], "bilinear", box=args["box"])
+
+
+# --------------------------------------------------------------------------
+# nearest_resize: fast mode's resize (TensorFlow's nearest sampling, by gathers).
+
+
+@pytest.mark.parametrize("channels", [1, 3, 4])
+@pytest.mark.parametrize(
+    "in_hw,out_hw",
+    [((387, 416), (224, 224)), ((200, 193), (150, 150)), ((7, 5), (20, 13)), ((1, 9), (4, 4)),
+     ((64, 64), (64, 64)), ((33, 100), (1, 1))],
+)
+def test_nearest_resize_samples_as_tf_image_resize(in_hw, out_hw, channels):
+    """Same pixels as ``tf.image.resize(method="nearest")`` (half-pixel
+    centres), for downscaling, upscaling, identity and 1-channel images."""
+    x = make_image(*in_hw, channels, "noise", seed=sum(in_hw) + channels)
+    got = resize.nearest_resize(tf.constant(x), out_hw).numpy()
+    want = tf.image.resize(x, out_hw, method="nearest").numpy()
+    assert got.shape == (*out_hw, channels) and got.dtype == np.uint8
+    np.testing.assert_array_equal(got, want)
+
+
+def test_nearest_resize_positions_are_half_pixel_centres():
+    """Source row of output row i is floor((2i + 1) H / 2h): checked on an
+    image whose pixels are their own coordinates."""
+    h, w, out_h, out_w = 11, 17, 4, 6
+    rows, cols = np.meshgrid(np.arange(h), np.arange(w), indexing="ij")
+    x = np.stack([rows, cols, np.zeros_like(rows)], -1).astype(np.uint8)
+    got = resize.nearest_resize(tf.constant(x), (out_h, out_w)).numpy()
+    want_rows = (2 * np.arange(out_h) + 1) * h // (2 * out_h)
+    want_cols = (2 * np.arange(out_w) + 1) * w // (2 * out_w)
+    np.testing.assert_array_equal(got[:, 0, 0], want_rows)
+    np.testing.assert_array_equal(got[0, :, 1], want_cols)
+
+
+def test_nearest_resize_in_tf_data_with_unknown_shapes():
+    images = [make_image(h, w, 3, "noise", seed=h) for h, w in [(30, 40), (9, 70), (100, 3)]]
+    ds = tf.data.Dataset.from_generator(
+        lambda: iter(images), output_signature=tf.TensorSpec([None, None, 3], tf.uint8)
+    ).map(lambda x: resize.nearest_resize(x, (12, 10)))
+    for got, x in zip(ds, images):
+        np.testing.assert_array_equal(got.numpy(), tf.image.resize(x, (12, 10), "nearest").numpy())
