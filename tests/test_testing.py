@@ -219,10 +219,12 @@ def test_checks_pass_fail_and_skip():
         return {"case": case, "size": 224, "status": "ok",
                 "runs": [{"images_per_s": ips, "steady_cpu_s_per_1000": cpu}]}
 
-    records = [rec("keras_legacy_fit", 100, 2.0), rec("tfdirpipe_default", 200),
-               rec("tfdirpipe_fast", 240, 1.2), rec("handwritten_dct", 250),
-               rec("keras_idfd", 210)]
+    records = [rec("keras_legacy_fit_adapter", 100, 2.0), rec("keras_legacy_fit", 125, 1.5),
+               rec("tfdirpipe_default", 200), rec("tfdirpipe_fast", 240, 1.2),
+               rec("handwritten_dct", 250), rec("keras_idfd", 210), rec("tfdirpipe_idfd", 205)]
     summarize(records)
+    ratios = {r["case"]: (r["vs_legacy"], r["vs_index_loop"]) for r in records}
+    assert ratios["tfdirpipe_default"] == (2.0, 1.6)          # vs the adapter, vs it[i] loop
     rss = [{"case": "tfdirpipe_default", "size": 224, "num_images": [10, 20], "peak_rss_mb": [700, 720]},
            {"case": "tfdirpipe_fast", "size": 224, "num_images": [10, 20], "peak_rss_mb": [700, 900]}]
     by = {(c["check"], c["size"]): c["result"] for c in compute_checks(records, rss)}
@@ -231,8 +233,9 @@ def test_checks_pass_fail_and_skip():
     assert by[("fast vs handwritten_dct", 224)] == "PASS"    # 0.96x
     assert by[("cached epoch 2 vs legacy", 224)] == "SKIP"
     assert by[("fast CPU-s/1000 (steady) vs legacy", 224)] == "PASS"  # 0.6x
-    assert by[("default vs keras_idfd", 224)] == "FAIL"      # 200 < 210
+    assert by[("idfd (equal work) vs keras_idfd", 224)] == "FAIL"  # 205 < 210
     assert by[("fast vs keras_idfd", 224)] == "PASS"
+    assert by[("default vs keras_idfd (more work: Pillow-exact)", 224)] == "INFO"
     assert by[("tfdirpipe_default RSS flat N->2N", 224)] == "PASS"
     assert by[("tfdirpipe_fast RSS flat N->2N", 224)] == "FAIL"
 
