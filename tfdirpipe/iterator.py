@@ -251,10 +251,11 @@ class BaseIterator(dataset_ops.DatasetV2):
         )
         self.image_cache = image_cache = cache_lib.make_cache(cache, filepaths, spec)
         paths = tf.constant(filepaths if filepaths else [""], tf.string)
+        self._header_plans = plans = pipeline.HeaderPlans(len(filepaths))
 
         def load_image(i):
             path = tf.gather(paths, i)
-            return image_cache.lookup(i, lambda: pipeline.load_image(path, spec))
+            return image_cache.lookup(i, lambda: pipeline.load_image(path, spec, plans, i))
 
         return load_image
 
