@@ -67,3 +67,26 @@ def test_map_and_batch_errors_propagate_with_their_message():
     np.testing.assert_array_equal(next(it).numpy(), [0, 2, 4, 6])
     with pytest.raises(tf.errors.InvalidArgumentError, match="element five"):
         next(it)
+
+
+@pytest.mark.parametrize("scale", [None, 1 / 255, 1 / 127.5, 0.5, 3.7, 1e-30, -1 / 255, 0.0])
+def test_to_float_is_keras_rescale_bit_for_bit(scale):
+    """``float32(x) * float32(scale)`` as numpy computes Keras's ``x *= rescale``,
+    whether the one-pass Dequantize path or the cast-and-multiply path runs."""
+    x = np.random.default_rng(0).integers(0, 256, (3, 5, 7, 3), dtype=np.uint8)
+    x[0, 0, :2, 0] = [0, 255]
+    got = pipeline.to_float(tf.constant(x), scale).numpy()
+    want = x.astype(np.float32)
+    if scale is not None:
+        want = want * np.float32(scale)
+    assert got.dtype == np.float32
+    np.testing.assert_array_equal(got.view(np.uint32), want.view(np.uint32))
+
+
+def test_to_float_takes_the_one_pass_path_for_common_scales():
+    assert pipeline._dequantize_is_exact(1 / 255) and pipeline._dequantize_is_exact(0.5)
+    assert not pipeline._dequantize_is_exact(-1 / 255) and not pipeline._dequantize_is_exact(0.0)
+    graph = tf.function(lambda x: pipeline.to_float(x, 1 / 255)).get_concrete_function(
+        tf.TensorSpec([None, 4, 4, 3], tf.uint8)
+    ).graph
+    assert "Dequantize" in {op.type for op in graph.get_operations()}

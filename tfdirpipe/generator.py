@@ -8,6 +8,8 @@ iterator's graph (see `augment` and `standardize`).
 
 from __future__ import annotations
 
+import dataclasses
+
 import warnings
 from collections.abc import Callable
 from typing import Any
@@ -396,8 +398,26 @@ class ImageDataGenerator:
         )
 
     # -- the batched graph stage -----------------------------------------
-    def batch_transform(
+    def batch_scale_and_transform(
         self, data_format: str, augment: bool = True
+    ) -> tuple[float | None, Callable[[tf.Tensor, tf.Tensor], tf.Tensor] | None]:
+        """``(scale, transform)``: `batch_transform` with a leading ``rescale`` split off.
+
+        When ``rescale`` is the first thing applied (no augmentation, no
+        ``preprocessing_function``), it can be done while converting the
+        uint8 batch to float32 (`pipeline.to_float`, one pass instead of two):
+        ``scale`` is then ``rescale`` and ``transform`` the rest (or ``None``).
+        Otherwise ``scale`` is ``None`` and ``transform`` is `batch_transform`.
+        """
+        aug = self.augment_config if augment else augment_lib.AugmentConfig()
+        std_config = self.standardize_config
+        if aug.is_identity and self.preprocessing_function is None and std_config.rescale:
+            rest = dataclasses.replace(std_config, rescale=None)
+            return std_config.rescale, self.batch_transform(data_format, augment, rest)
+        return None, self.batch_transform(data_format, augment)
+
+    def batch_transform(
+        self, data_format: str, augment: bool = True, _standardize: Any = None
     ) -> Callable[[tf.Tensor, tf.Tensor], tf.Tensor] | None:
         """``fn(images, seed) -> images``: augmentation then standardization.
 
@@ -406,7 +426,7 @@ class ImageDataGenerator:
         out. Returns ``None`` when there is nothing to do.
         """
         aug = self.augment_config if augment else augment_lib.AugmentConfig()
-        std_config = self.standardize_config
+        std_config = self.standardize_config if _standardize is None else _standardize
         preprocess = _graph_preprocessing(self.preprocessing_function)
         mean, std, zca = self.mean, self.std, self.zca_whitening_matrix
         if aug.is_identity and preprocess is None and _standardize_is_identity(std_config):

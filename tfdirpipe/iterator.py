@@ -275,10 +275,11 @@ class BaseIterator(dataset_ops.DatasetV2):
         if device_stage:
             deferred = dataclasses.replace(base, transform=None, deferred=True)
             return {True: deferred, False: deferred}
-        return {
-            True: dataclasses.replace(base, transform=transform),
-            False: dataclasses.replace(base, transform=plain),
-        }
+        specs = {}
+        for augment in (True, False):
+            scale, fn = gen.batch_scale_and_transform(self.data_format, augment) if gen else (None, None)
+            specs[augment] = dataclasses.replace(base, transform=fn, scale=scale)
+        return specs
 
     # -- Keras legacy iterator -------------------------------------------
     def __len__(self) -> int:

@@ -14,6 +14,8 @@ The graph of one epoch::
 from __future__ import annotations
 
 import dataclasses
+import functools
+import math
 from collections.abc import Callable
 from typing import Any
 
@@ -240,6 +242,8 @@ class BatchSpec:
         deferred: Images leave as uint8 in ``data_format`` layout, without
             ``transform``: a `tfdirpipe.DeviceStage` in the model applies it
             on the model's device (targets are still ``dtype``).
+        scale: Factor applied while the uint8 batch becomes float32, before
+            ``transform`` (a leading ``rescale``; see `to_float`), or ``None``.
     """
 
     batch_size: int
@@ -249,13 +253,47 @@ class BatchSpec:
     data_format: str = "channels_last"
     transform: Callable[[tf.Tensor, tf.Tensor], tf.Tensor] | None = None
     deferred: bool = False
+    scale: float | None = None
+
+
+@functools.lru_cache(maxsize=None)
+def _dequantize_is_exact(scale: float) -> bool:
+    """Whether TF's ``Dequantize`` gives ``float32(v) * float32(scale)`` for every byte v."""
+    if not (math.isfinite(scale) and scale > 0):
+        return False
+    with tf.init_scope():  # measured eagerly, once per scale, even while tracing
+        values = np.arange(256, dtype=np.uint8)
+        want = values.astype(np.float32) * np.float32(scale)
+        got = _dequantize(tf.constant(values), scale).numpy()
+    return bool(np.array_equal(got.view(np.uint32), want.view(np.uint32)))
+
+
+def _dequantize(images: tf.Tensor, scale: float) -> tf.Tensor:
+    top = float(np.float32(scale) * np.float32(255))
+    return tf.raw_ops.Dequantize(
+        input=tf.bitcast(images, tf.quint8), min_range=0.0, max_range=top, mode="MIN_COMBINED"
+    )
+
+
+def to_float(images: tf.Tensor, scale: float | None = None) -> tf.Tensor:
+    """uint8 images -> float32, times ``scale`` if given (Keras's ``x *= rescale``).
+
+    ``tf.cast(images, tf.float32) * float32(scale)``, bit for bit, in one
+    pass over the batch where TensorFlow's ``Dequantize`` computes exactly
+    that (checked for all 256 values once per scale), else in two.
+    """
+    if scale is None:
+        return tf.cast(images, tf.float32)
+    if _dequantize_is_exact(float(scale)):
+        return _dequantize(images, float(scale))
+    return tf.cast(images, tf.float32) * tf.constant(scale, tf.float32)
 
 
 def finish_batch(
     images: tf.Tensor, labels: tf.Tensor, batch_seed: tf.Tensor, spec: BatchSpec
 ):
     """uint8 NHWC batch + int labels -> the iterator's output structure."""
-    x = images if spec.deferred else tf.cast(images, tf.float32)
+    x = images if spec.deferred else to_float(images, spec.scale)
     if spec.data_format == "channels_first":
         x = tf.transpose(x, (0, 3, 1, 2))
     if spec.deferred:
