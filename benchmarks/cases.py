@@ -482,6 +482,22 @@ def _tfdirpipe_fast(setup: Setup) -> EpochSource:
 
 
 @register(
+    "tfdirpipe_fast_first_epoch",
+    "tfdirpipe flow_from_directory(..., fast=True), a new iterator every timed epoch: "
+    "every file's header is checked (later epochs reuse the per-file header plans)",
+    quick=False,
+)
+def _tfdirpipe_fast_first_epoch(setup: Setup) -> EpochSource:
+    first = _tfdirpipe_iterator(setup, fast=True, cache=None)
+    n = len(first)
+
+    def start():
+        return _epoch_of(_tfdirpipe_iterator(setup, fast=True, cache=None), n)()
+
+    return EpochSource(start, n, notes=["fresh iterator per epoch (tracing in first batch)"])
+
+
+@register(
     "tfdirpipe_cached_epoch2",
     "tfdirpipe flow_from_directory(..., cache='memory'); epoch 1 fills the cache "
     "outside the timer, later epochs are timed",

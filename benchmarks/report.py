@@ -59,7 +59,9 @@ def summarize(records: list[dict], key_metric: str = "images_per_s") -> None:
         ref = _median(base, key_metric) if base else None
         rec["vs_legacy"] = mine / ref if mine and ref else None
         loop = by_key.get((INDEX_LOOP, rec["size"]))
-        loop_ref = _median(loop, key_metric) if loop and not rec["case"].startswith("e2e_") else None
+        # Only for cases measured against the plain generator (not augment, not e2e).
+        comparable = _baseline_for(rec["case"]) == BASELINE
+        loop_ref = _median(loop, key_metric) if loop and comparable else None
         rec["vs_index_loop"] = mine / loop_ref if mine and loop_ref else None
 
 

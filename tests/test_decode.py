@@ -569,6 +569,25 @@ def test_fast_load_picks_the_largest_dct_scale_that_still_covers_the_target(tmp_
         assert_array_equal(got, want, err_msg=f"target {target}: expected DCT ratio {ratio}")
 
 
+def test_fast_bilinear_antialiases_only_steps_of_two_or_more(tmp_path):
+    """Fast mode's bilinear: TF's plain bilinear after the DCT scaling (the
+    step left is below 2), the antialiased kernel when the image is still at
+    least twice the target (here 1/8 cannot reach a 10 x 14 target)."""
+    from tfdirpipe import pipeline
+
+    rgb = np.random.default_rng(4).integers(0, 256, (200, 256, 3), dtype=np.uint8)
+    path = str(tmp_path / "x.jpg")
+    Image.fromarray(rgb).save(path, quality=95)
+    contents = tf.io.read_file(path)
+    for target, ratio, antialias in (((60, 80), 2, False), ((10, 14), 8, True)):
+        spec = pipeline.LoadSpec(target, fast=True, interpolation="bilinear")
+        got = pipeline.load_image(tf.constant(path), spec).numpy()
+        decoded = tf.io.decode_jpeg(contents, channels=3, ratio=ratio, dct_method="INTEGER_FAST")
+        resized = tf.image.resize(decoded, target, method="bilinear", antialias=antialias)
+        want = tf.cast(tf.round(resized), tf.uint8).numpy()
+        assert_array_equal(got, want, err_msg=f"target {target}")
+
+
 # --------------------------------------------------------------------------
 # Sniffing and headers.
 

@@ -181,7 +181,17 @@ def _load_fast(
         image = image[y0:y1, x0:x1]
     if spec.interpolation == "nearest":
         return resize_lib.nearest_resize(image, spec.target_size)
-    resized = tf.image.resize(image, spec.target_size, method="bilinear", antialias=True)
+    # After the DCT scaling the image is less than twice the target size
+    # (unless even 1/8 was not enough): plain bilinear, whose 2x2 taps cover
+    # such a step, costs ~0.3 ms at 224 px; the antialiased kernel (~1.5 ms)
+    # runs only for the larger steps it is needed for.
+    shape = tf.shape(image)
+    steep = tf.reduce_any(shape[:2] >= 2 * tf.constant(spec.target_size, tf.int32))
+    resized = tf.cond(
+        steep,
+        lambda: tf.image.resize(image, spec.target_size, method="bilinear", antialias=True),
+        lambda: tf.image.resize(image, spec.target_size, method="bilinear"),
+    )
     return tf.cast(tf.clip_by_value(tf.round(resized), 0, 255), tf.uint8)
 
 
