@@ -205,11 +205,18 @@ def _legacy_iterator(setup: Setup, augment: bool = False):
     )
 
 
-def _idfd_dataset(setup: Setup):
+def _idfd_dataset(setup: Setup, ours: bool = False):
+    """Keras's image_dataset_from_directory (or tfdirpipe's, same arguments)."""
     import keras
     import tensorflow as tf
 
-    ds = keras.utils.image_dataset_from_directory(
+    if ours:
+        import tfdirpipe
+
+        idfd = tfdirpipe.image_dataset_from_directory
+    else:
+        idfd = keras.utils.image_dataset_from_directory
+    ds = idfd(
         setup.data_dir,
         label_mode="categorical",
         image_size=(setup.size, setup.size),
@@ -356,21 +363,7 @@ def _keras_idfd(setup: Setup) -> EpochSource:
     quick=False,
 )
 def _tfdirpipe_idfd(setup: Setup) -> EpochSource:
-    import tensorflow as tf
-
-    import tfdirpipe
-
-    ds = tfdirpipe.image_dataset_from_directory(
-        setup.data_dir,
-        label_mode="categorical",
-        image_size=(setup.size, setup.size),
-        batch_size=setup.batch_size,
-        seed=setup.seed,
-        verbose=False,
-    )
-    ds = ds.map(
-        lambda x, y: (x * (1.0 / 255.0), y), num_parallel_calls=tf.data.AUTOTUNE
-    ).prefetch(tf.data.AUTOTUNE)
+    ds = _idfd_dataset(setup, ours=True)
     n = _expected_batches(setup)
     return EpochSource(_epoch_of(ds, n), n, notes=["interpolation=bilinear (idfd default)"])
 

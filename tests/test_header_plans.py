@@ -54,13 +54,18 @@ def test_later_epochs_decode_the_same_pixels_from_the_plans(mixed_tree, fast, co
     np.testing.assert_array_equal(second, first)
 
 
-def test_a_file_changed_between_epochs_is_checked_again(mixed_tree):
+def _after_one_epoch(tree, suffix: str):
+    """An exact-mode iterator that has read one epoch, the index and path of a file."""
     it = ImageDataGenerator().flow_from_directory(
-        mixed_tree, target_size=(24, 20), batch_size=4, shuffle=False, verbose=0
+        tree, target_size=(24, 20), batch_size=4, shuffle=False, verbose=0
     )
     _epoch(it)
-    k = next(i for i, p in enumerate(it.filepaths) if p.endswith("a_0000.jpg"))
-    path = it.filepaths[k]
+    k = next(i for i, p in enumerate(it.filepaths) if p.endswith(suffix))
+    return it, k, it.filepaths[k]
+
+
+def test_a_file_changed_between_epochs_is_checked_again(mixed_tree):
+    it, k, path = _after_one_epoch(mixed_tree, "a_0000.jpg")
     # Replaced by another image with the same name: the new pixels, not the plan's.
     new = np.random.default_rng(9).integers(0, 256, (200, 150, 3), dtype=np.uint8)
     Image.fromarray(new).save(path, format="JPEG", quality=75)
@@ -76,12 +81,7 @@ def test_a_file_changed_between_epochs_is_checked_again(mixed_tree):
 
 
 def test_a_same_size_file_no_longer_ending_in_eoi_is_checked_again(mixed_tree):
-    it = ImageDataGenerator().flow_from_directory(
-        mixed_tree, target_size=(24, 20), batch_size=4, shuffle=False, verbose=0
-    )
-    _epoch(it)
-    k = next(i for i, p in enumerate(it.filepaths) if p.endswith(".jpg"))
-    path = it.filepaths[k]
+    it, k, path = _after_one_epoch(mixed_tree, ".jpg")
     data = bytearray(open(path, "rb").read())
     data[-2:] = b"\0\0"  # same size, end-of-image marker gone
     open(path, "wb").write(bytes(data))
