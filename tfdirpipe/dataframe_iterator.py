@@ -26,10 +26,8 @@ import tensorflow as tf
 
 from tfdirpipe import _validate
 from tfdirpipe import cache as cache_lib
-from tfdirpipe import decode as decode_lib
 from tfdirpipe import listing
 from tfdirpipe import pipeline
-from tfdirpipe import save as save_lib
 from tfdirpipe._printing import print_msg
 from tfdirpipe.iterator import (
     BaseIterator,
@@ -115,7 +113,6 @@ class DataFrameIterator(BaseIterator):
         exif_orientation: bool = False,
         device_stage: bool = False,
     ):
-        exif_orientation = _validate.boolean("exif_orientation", exif_orientation)
         device_stage = _validate_device_stage(device_stage, class_mode)
         args = _validate_dataframe_args(
             dataframe, directory, image_data_generator, x_col, y_col, weight_col,
@@ -123,32 +120,15 @@ class DataFrameIterator(BaseIterator):
             data_format, subset, interpolation, keep_aspect_ratio, dtype,
             validate_filenames, fast, cache, deterministic, on_error, preflight,
         )
-        save_to_dir = save_lib.validate_save_args(
-            save_to_dir, save_prefix, save_format,
-            channels=_validate.COLOR_CHANNELS[color_mode],
+        max_pixels = self._set_file_options(
+            args, image_data_generator, color_mode, class_mode, subset, interpolation,
+            keep_aspect_ratio, (save_to_dir, save_prefix, save_format), fast,
+            exif_orientation, max_pixels, on_error,
         )
-        max_pixels = decode_lib.MAX_IMAGE_PIXELS if max_pixels is None else max_pixels
-        self.image_data_generator = image_data_generator
-        self.directory = args["directory"]
         self.x_col = x_col
         self.y_col = y_col
         self.weight_col = weight_col
-        self.target_size = args["target_size"]
-        self.color_mode = color_mode
-        self.class_mode = class_mode
-        self.data_format = args["data_format"]
-        self.dtype = args["dtype"]
-        self.subset = subset
-        self.split = args["split"]
-        self.interpolation = interpolation
-        self.keep_aspect_ratio = keep_aspect_ratio
         self.validate_filenames = validate_filenames
-        self.save_to_dir = save_to_dir
-        self.save_prefix = save_prefix
-        self.save_format = save_format
-        self.fast = fast
-        self.exif_orientation = exif_orientation
-        self.on_error = on_error
 
         table = _read_table(dataframe, x_col, y_col, weight_col, class_mode)
         _check_values(table, x_col, y_col, weight_col, classes, class_mode)

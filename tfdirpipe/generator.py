@@ -413,11 +413,11 @@ class ImageDataGenerator:
         std_config = self.standardize_config
         if aug.is_identity and self.preprocessing_function is None and std_config.rescale:
             rest = dataclasses.replace(std_config, rescale=None)
-            return std_config.rescale, self.batch_transform(data_format, augment, rest)
-        return None, self.batch_transform(data_format, augment)
+            return std_config.rescale, self._transform(aug, rest, data_format)
+        return None, self._transform(aug, std_config, data_format)
 
     def batch_transform(
-        self, data_format: str, augment: bool = True, _standardize: Any = None
+        self, data_format: str, augment: bool = True
     ) -> Callable[[tf.Tensor, tf.Tensor], tf.Tensor] | None:
         """``fn(images, seed) -> images``: augmentation then standardization.
 
@@ -426,7 +426,11 @@ class ImageDataGenerator:
         out. Returns ``None`` when there is nothing to do.
         """
         aug = self.augment_config if augment else augment_lib.AugmentConfig()
-        std_config = self.standardize_config if _standardize is None else _standardize
+        return self._transform(aug, self.standardize_config, data_format)
+
+    def _transform(
+        self, aug: augment_lib.AugmentConfig, std_config: Any, data_format: str
+    ) -> Callable[[tf.Tensor, tf.Tensor], tf.Tensor] | None:
         preprocess = _graph_preprocessing(self.preprocessing_function)
         mean, std, zca = self.mean, self.std, self.zca_whitening_matrix
         if aug.is_identity and preprocess is None and _standardize_is_identity(std_config):

@@ -224,6 +224,39 @@ class BaseIterator(dataset_ops.DatasetV2):
         return ds.with_options(pipeline.dataset_options(self._deterministic))
 
     # -- construction steps shared by the file-based iterators -----------
+    def _set_file_options(
+        self, args: dict, image_data_generator, color_mode: str, class_mode, subset,
+        interpolation: str, keep_aspect_ratio: bool, save: tuple, fast: bool,
+        exif_orientation: Any, max_pixels: int | None, on_error: str,
+    ) -> int:
+        """Checks the keywords both file iterators share and sets their attributes.
+
+        ``args`` is the validated argument dict (directory, target size,
+        layout, dtype, split); ``save`` is ``(save_to_dir, save_prefix,
+        save_format)``. Returns ``max_pixels`` with its default applied.
+        """
+        save_to_dir, save_prefix, save_format = save
+        self.save_to_dir = save_lib.validate_save_args(
+            save_to_dir, save_prefix, save_format,
+            channels=_validate.COLOR_CHANNELS[color_mode],
+        )
+        self.save_prefix, self.save_format = save_prefix, save_format
+        self.exif_orientation = _validate.boolean("exif_orientation", exif_orientation)
+        self.image_data_generator = image_data_generator
+        self.directory = args["directory"]
+        self.target_size = args["target_size"]
+        self.data_format = args["data_format"]
+        self.dtype = args["dtype"]
+        self.split = args["split"]
+        self.color_mode = color_mode
+        self.class_mode = class_mode
+        self.subset = subset
+        self.interpolation = interpolation
+        self.keep_aspect_ratio = keep_aspect_ratio
+        self.fast = fast
+        self.on_error = on_error
+        return decode_lib.MAX_IMAGE_PIXELS if max_pixels is None else max_pixels
+
     def _set_image_shape(self, color_mode: str) -> None:
         channels = _validate.COLOR_CHANNELS[color_mode]
         if self.data_format == "channels_last":
@@ -268,16 +301,20 @@ class BaseIterator(dataset_ops.DatasetV2):
         transforms wait in ``_stage_transforms`` for `device_layer`.
         """
         gen = self.image_data_generator
-        transform = gen.batch_transform(self.data_format) if gen else None
-        plain = gen.batch_transform(self.data_format, augment=False) if gen else None
         self.device_stage = device_stage
-        self._stage_transforms = (transform, plain)
-        if device_stage:
+        if device_stage:  # the whole transform, rescale included, runs in the model
+            self._stage_transforms = tuple(
+                gen.batch_transform(self.data_format, augment) if gen else None
+                for augment in (True, False)
+            )
             deferred = dataclasses.replace(base, transform=None, deferred=True)
             return {True: deferred, False: deferred}
+        self._stage_transforms = (None, None)
         specs = {}
         for augment in (True, False):
-            scale, fn = gen.batch_scale_and_transform(self.data_format, augment) if gen else (None, None)
+            scale, fn = (
+                gen.batch_scale_and_transform(self.data_format, augment) if gen else (None, None)
+            )
             specs[augment] = dataclasses.replace(base, transform=fn, scale=scale)
         return specs
 
@@ -472,31 +509,14 @@ class DirectoryIterator(BaseIterator):
             batch_size, shuffle, seed, data_format, follow_links, subset,
             interpolation, keep_aspect_ratio, dtype, fast, cache, deterministic,
         )
-        save_to_dir = save_lib.validate_save_args(
-            save_to_dir, save_prefix, save_format,
-            channels=_validate.COLOR_CHANNELS[color_mode],
-        )
         _validate.one_of("on_error", on_error, _validate.ON_ERROR)
-        exif_orientation = _validate.boolean("exif_orientation", exif_orientation)
         if preflight is not None:
             _validate.boolean("preflight", preflight)
-        max_pixels = decode_lib.MAX_IMAGE_PIXELS if max_pixels is None else max_pixels
-        self.image_data_generator = image_data_generator
-        self.directory = args["directory"]
-        self.target_size = args["target_size"]
-        self.color_mode = color_mode
-        self.class_mode = class_mode
-        self.data_format = args["data_format"]
-        self.dtype = args["dtype"]
-        self.subset = subset
-        self.interpolation = interpolation
-        self.keep_aspect_ratio = keep_aspect_ratio
-        self.save_to_dir = save_to_dir
-        self.save_prefix = save_prefix
-        self.save_format = save_format
-        self.split = args["split"]
-        self.fast = fast
-        self.exif_orientation = exif_orientation
+        max_pixels = self._set_file_options(
+            args, image_data_generator, color_mode, class_mode, subset, interpolation,
+            keep_aspect_ratio, (save_to_dir, save_prefix, save_format), fast,
+            exif_orientation, max_pixels, on_error,
+        )
 
         lister = listing.list_directory
         if _validate.is_remote(self.directory):
@@ -507,7 +527,6 @@ class DirectoryIterator(BaseIterator):
             self.directory, classes=classes, extensions=self.white_list_formats,
             follow_links=follow_links, split=self.split,
         )
-        self.on_error = on_error
         self.skipped = _find_bad(index, on_error, preflight, color_mode, max_pixels)
         if self.skipped and on_error != "raise":
             keep = _kept(index.filepaths, self.skipped)
