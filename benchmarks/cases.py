@@ -481,8 +481,7 @@ def _tfdirpipe_fast(setup: Setup) -> EpochSource:
     quick=False,
 )
 def _tfdirpipe_fast_first_epoch(setup: Setup) -> EpochSource:
-    first = _tfdirpipe_iterator(setup, fast=True, cache=None)
-    n = len(first)
+    n = _expected_batches(setup)
 
     def start():
         return _epoch_of(_tfdirpipe_iterator(setup, fast=True, cache=None), n)()

@@ -44,7 +44,6 @@ Differences from Keras:
 from __future__ import annotations
 
 import dataclasses
-import functools
 import numbers
 from collections.abc import Sequence
 from typing import Any, Literal

@@ -68,6 +68,7 @@ import numbers
 from collections.abc import Callable
 from typing import Any, Literal, NamedTuple
 
+import numpy as np
 import tensorflow as tf
 from tensorflow.core.framework import attr_value_pb2
 
@@ -493,6 +494,8 @@ _JPEG_WINDOW_STEPS = 8
 # Positions from here on are not followed: the frame header's fields
 # (up to 10 bytes after its marker) must lie inside the window.
 _JPEG_SINK = _JPEG_WINDOW - 12
+# Positions 2 .. window - 1 (a constant, not a Range op run per image).
+_FROM_TWO = np.arange(2, _JPEG_WINDOW, dtype=np.int32)
 
 
 def _jpeg_window_walk(contents: tf.Tensor, size: tf.Tensor) -> dict[str, tf.Tensor]:
@@ -521,7 +524,7 @@ def _jpeg_window_walk(contents: tf.Tensor, size: tf.Tensor) -> dict[str, tf.Tens
     )
     words = tf.cast(tf.reshape(tf.stack([even, odd], axis=1), [n]), tf.int32)
     # nxt[p]: where the segment starting at p ends (its length word is at p + 2).
-    nxt = tf.minimum(words[2:] + tf.range(2, n, dtype=tf.int32), _JPEG_SINK)
+    nxt = tf.minimum(words[2:] + _FROM_TWO, _JPEG_SINK)
     positions = [tf.constant(2)]
     for _ in range(_JPEG_WINDOW_STEPS - 1):
         positions.append(tf.gather(nxt, positions[-1]))
@@ -1662,6 +1665,8 @@ def _decode(contents, color_mode, filename, max_pixels, jpeg_ratio, dct_method, 
 
         known = tf.convert_to_tensor(known, tf.int32)
         usable = tf.logical_and(tf.logical_and(known > 0, known <= len(cases)), ends)
-        image = tf.switch_case(tf.where(usable, known - 1, len(cases)), [*cases, checked_and_recorded])
+        image = tf.switch_case(
+            tf.where(usable, known - 1, len(cases)), [*cases, checked_and_recorded]
+        )
         image.set_shape([None, None, channels])
         return image

@@ -479,14 +479,17 @@ def map_and_batch(
         ``unpack(element)`` (called in a later map) gives ``fn``'s structure
         with a leading batch dimension, as ``.batch`` would.
     """
+    def plain() -> tuple[tf.data.Dataset, Callable[[Any], Any]]:  # only slower
+        mapped = ds.map(fn, num_parallel_calls=AUTOTUNE, deterministic=deterministic)
+        return mapped.batch(batch_size), lambda batch: batch
+
+    if batch_size > _MAX_UNROLLED_BATCH:
+        return plain()
     traced: dict[str, Any] = {}
     try:
-        if batch_size > _MAX_UNROLLED_BATCH:
-            raise TypeError("batch too large to unpack unrolled")
         lean = _LeanParallelMap(ds, _packed(fn, traced), deterministic)
-    except (AttributeError, TypeError, ImportError):  # only slower
-        ds = ds.map(fn, num_parallel_calls=AUTOTUNE, deterministic=deterministic)
-        return ds.batch(batch_size), lambda batch: batch
+    except (AttributeError, TypeError, ImportError):  # private API moved
+        return plain()
 
     def unpack(optionals: tf.Tensor) -> Any:
         # Pad a short (last) batch by repeating its last element, unpack a
