@@ -28,6 +28,7 @@ from tfdirpipe.decode import (
     FORMATS,
     MAX_IMAGE_PIXELS,
     check_image,
+    decode_batch,
     decode_image,
     image_info,
     sniff_format,
@@ -982,3 +983,153 @@ def test_window_walk_does_not_read_stray_bytes_as_a_segment():
     window, sof_at, found = _walks(data)
     assert found and sof_at == 6
     assert not window["found"] or int(window["sof"]) == 6
+
+
+def test_batch_walk_equals_the_window_walk(image_dir):
+    """`_jpeg_window_walk_batch` (stepping, for batches) gives exactly what
+    `_jpeg_window_walk` (tabulated, for one file) gives, every field, on
+    every JPEG fixture and its truncated and corrupted variants at once."""
+    from tfdirpipe import decode as decode_lib
+
+    variants = []
+    for k, name in enumerate(sorted(n for n, c in CASES.items() if c[1] == "jpeg")):
+        data = (image_dir / name).read_bytes()
+        variants += [data, *_mutations(data, k)]
+        sof = data.find(b"\xff\xc0")
+        if sof > 0:  # cut inside or just after the frame header's fields
+            variants += [data[: sof + n] for n in range(7, 13)]
+    # The frame header as the 1st .. 10th segment followed: around the
+    # walk's last step (comment segments inserted after SOI).
+    small = _pil_bytes(Image.fromarray(_content(8, 8)), "JPEG", quality=90)
+    for n in range(10):
+        variants.append(small[:2] + b"\xff\xfe\x00\x04ab" * n + small[2:])
+    contents = tf.constant(variants)
+    sizes = tf.strings.length(contents)
+    heads = tf.strings.substr(contents, 0, decode_lib._JPEG_WINDOW)
+    batch = {k: v.numpy() for k, v in decode_lib._jpeg_window_walk_batch(heads, sizes).items()}
+    assert batch["found"].sum() > len(variants) // 4
+    for i, data in enumerate(variants):
+        one = decode_lib._jpeg_window_walk(tf.constant(data), tf.constant(len(data)))
+        for key, value in one.items():
+            assert batch[key][i] == value.numpy(), (i, key)
+
+
+# --------------------------------------------------------------------------
+# decode_batch: decode_image over a batch of files.
+
+
+BATCH_SIZE = (5, 6)
+
+
+def _finish(image, contents):
+    """A fixed-shape finish that also uses the file (its length, as a pixel)."""
+    del contents
+    return tf.image.resize(image, BATCH_SIZE, method="nearest")
+
+
+def _batch_cases():
+    return sorted(n for n, c in CASES.items() if c[1] != "tiff")
+
+
+def _decode_batch_in_tf_data(datas, color_mode="rgb", names=None, **kwargs):
+    """decode_batch inside a tf.data map, as image_dataset_from_directory runs it."""
+    k = len(datas)
+    names = names or [f"file{i}" for i in range(k)]
+    ds = tf.data.Dataset.from_tensors((tf.constant(datas), tf.constant(names))).map(
+        lambda c, n: decode_batch(
+            tf.unstack(c, num=k), _finish, color_mode, filenames=n, **kwargs
+        )
+    )
+    return next(iter(ds)).numpy()
+
+
+def _fast_ratio(h, w):
+    return tf.where(tf.minimum(h, w) >= 32, 2, 1)
+
+
+@pytest.mark.parametrize("color_mode", COLOR_MODES)
+@pytest.mark.parametrize(
+    "options", [{}, {"jpeg_ratio": _fast_ratio, "dct_method": "INTEGER_FAST"}], ids=["exact", "fast"]
+)
+def test_decode_batch_equals_decode_image_file_by_file(image_dir, color_mode, options):
+    """Every format and JPEG variant in one batch, the last two slots padding
+    (``count``): file for file what `decode_image` and the finish give, and
+    the padding is a finished 1x1 black image."""
+    names = _batch_cases()
+    datas = [(image_dir / n).read_bytes() for n in names]
+    datas += [datas[0], b"not an image, never read"]
+    got = _decode_batch_in_tf_data(datas, color_mode, count=len(names), **options)
+    assert got.shape == (len(datas), *BATCH_SIZE, len(PIL_MODES[color_mode]))
+    expect = tf.function(lambda data: _finish(decode_image(data, color_mode, **options), data))
+    for name, data, image in zip(names, datas, got):
+        assert_array_equal(image, expect(tf.constant(data)).numpy(), err_msg=name)
+    blank = _finish(tf.zeros([1, 1, got.shape[-1]], tf.uint8), b"").numpy()
+    assert_array_equal(got[-2], blank)
+    assert_array_equal(got[-1], blank)
+
+
+def test_decode_batch_eagerly_and_without_names(image_dir):
+    datas = [(image_dir / n).read_bytes() for n in ("jpeg_q75_420.jpg", "png_rgb.png")]
+    got = decode_batch([tf.constant(d) for d in datas], _finish).numpy()
+    for data, image in zip(datas, got):
+        assert_array_equal(image, _finish(decode_image(data), data).numpy())
+
+
+def _jpeg_bomb(image_dir) -> bytes:
+    data = bytearray((image_dir / "jpeg_q90_444.jpg").read_bytes())
+    sof = data.index(b"\xff\xc0")
+    data[sof + 5 : sof + 9] = struct.pack(">HH", 60000, 60000)
+    return bytes(data)
+
+
+_BAD_IN_A_BATCH = [
+    ("truncated", "truncated JPEG"),
+    ("noise", "corrupt JPEG header"),
+    ("text", "not an image"),
+    ("bomb", "image too large: 60000 x 60000 pixels"),
+]
+
+
+def test_decode_batch_names_the_bad_file(image_dir):
+    """A bad file first or last in a batch of good JPEGs fails with its name
+    and the reason; beyond ``count`` (padding) it is never decoded."""
+    good = (image_dir / "jpeg_q75_420.jpg").read_bytes()
+    bad_files = {
+        "truncated": good[: len(good) // 2],
+        "noise": b"\xff\xd8\xff\xe0" + b"x" * 100 + b"\xff\xd9",
+        "text": b"<html>not found</html>",
+        "bomb": _jpeg_bomb(image_dir),
+    }
+    names = tf.constant(["a.jpg", "b.jpg", "c.jpg"])
+    run = tf.function(
+        lambda c, count: decode_batch(tf.unstack(c, num=3), _finish, filenames=names, count=count)
+    )
+    for bad, reason in _BAD_IN_A_BATCH:
+        for position in (0, 2):
+            datas = [good, good, good]
+            datas[position] = bad_files[bad]
+            name = names[position].numpy().decode()
+            with pytest.raises(
+                tf.errors.InvalidArgumentError, match=rf"cannot decode {name}: {reason}"
+            ):
+                run(tf.constant(datas), tf.constant(3))
+        assert run(tf.constant(datas), tf.constant(2)).shape[0] == 3
+
+
+def test_decode_batch_arguments():
+    one = [tf.constant(b"")]
+    with pytest.raises(ValueError, match=r"at least one file. Received: contents=\[\]"):
+        decode_batch([], _finish)
+    with pytest.raises(ValueError, match="`filenames` must name each of the 1 files"):
+        decode_batch(one, _finish, filenames=["a", "b"])
+    with pytest.raises(TypeError, match="not a tensor. Received: jpeg_ratio="):
+        decode_batch(one, _finish, jpeg_ratio=tf.constant(2))
+    with pytest.raises(ValueError, match="Invalid color mode"):
+        decode_batch(one, _finish, "RGB")
+
+    @tf.function
+    def dynamic(c):
+        return decode_batch([c], lambda image, contents: image)
+
+    with pytest.raises(ValueError, match="`finish` must return one fully static shape"):
+        dynamic(tf.constant(b""))

@@ -8,6 +8,7 @@ printed lines and every element (order, labels and pixels) exactly.
 from __future__ import annotations
 
 import os
+import re
 import shutil
 
 import numpy as np
@@ -277,6 +278,33 @@ def test_unbatched_matches_keras(tree):
     ours, theirs, _, _ = _both(tree, batch_size=None, seed=9, label_mode="categorical")
     assert ours.element_spec[0].shape.as_list() == [*SIZE, 3]
     assert_same_dataset(ours, theirs)
+
+
+def test_batches_larger_than_the_unrolled_limit_match_keras(tree):
+    """Batches over `pipeline.MAX_UNROLLED_BATCH` take per-image maps."""
+    from tfdirpipe import pipeline
+
+    ours, theirs, _, _ = _both(tree, seed=6, batch_size=pipeline.MAX_UNROLLED_BATCH + 1)
+    assert_same_dataset(ours, theirs)
+
+
+@pytest.mark.parametrize("batch_size", [4, None])
+def test_a_bad_file_fails_with_its_name(tree, tmp_path, batch_size):
+    """A truncated JPEG among good files (a batch's hot path and its checked
+    loop alike) fails with the file's path and the reason."""
+    root = tmp_path / "bad"
+    shutil.copytree(os.path.join(tree, "a_cat"), root / "a_cat")
+    good = next(p for p in sorted((root / "a_cat").glob("*.jpg")))
+    bad = root / "a_cat" / "zz_truncated.jpg"
+    bad.write_bytes(good.read_bytes()[:200])
+    ds = image_dataset_from_directory(
+        str(root), batch_size=batch_size, shuffle=False, image_size=SIZE, verbose=False
+    )
+    with pytest.raises(
+        tf.errors.InvalidArgumentError,
+        match=rf"cannot decode {re.escape(str(bad))}: truncated JPEG",
+    ):
+        _elements(ds)
 
 
 @pytest.mark.parametrize(

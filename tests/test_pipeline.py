@@ -44,7 +44,7 @@ def test_map_and_batch_static_shapes_match_batch():
 
 def test_map_and_batch_large_batches_fall_back_to_plain_batching():
     """Above the unrolling limit the public map + batch is used: same batches."""
-    n, batch_size = 300, pipeline._MAX_UNROLLED_BATCH + 1
+    n, batch_size = 300, pipeline.MAX_UNROLLED_BATCH + 1
     ds, unpack = pipeline.map_and_batch(tf.data.Dataset.range(n), _element, batch_size, True)
     batches = _as_numpy(ds.map(unpack))
     assert [len(b["image"]) for b in batches] == [batch_size, n - batch_size]

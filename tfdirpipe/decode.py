@@ -65,7 +65,7 @@ checked once. The public functions are excluded from autograph.
 from __future__ import annotations
 
 import numbers
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any, Literal, NamedTuple
 
 import numpy as np
@@ -82,6 +82,7 @@ __all__ = [
     "check_image",
     "decode_image",
     "decode_image_planned",
+    "decode_batch",
     "image_info",
     "sniff_format",
     "validate_color_mode",
@@ -496,6 +497,9 @@ _JPEG_WINDOW_STEPS = 8
 _JPEG_SINK = _JPEG_WINDOW - 12
 # Positions 2 .. window - 1 (a constant, not a Range op run per image).
 _FROM_TWO = np.arange(2, _JPEG_WINDOW, dtype=np.int32)
+# A word's two byte offsets and weights (big-endian).
+_WORD = np.array([0, 1], dtype=np.int32)
+_WORD_WEIGHTS = np.array([256, 1], dtype=np.int32)
 
 
 def _jpeg_window_walk(contents: tf.Tensor, size: tf.Tensor) -> dict[str, tf.Tensor]:
@@ -545,6 +549,50 @@ def _jpeg_window_walk(contents: tf.Tensor, size: tf.Tensor) -> dict[str, tf.Tens
         "height": fields[0],
         "width": fields[1],
         "components": tf.bitwise.bitwise_and(fields[2], 0xFF),
+    }
+
+
+def _jpeg_window_walk_batch(heads: tf.Tensor, sizes: tf.Tensor) -> dict[str, tf.Tensor]:
+    """`_jpeg_window_walk` for ``K`` files at once: the same results, per file.
+
+    ``heads`` ``[K]`` holds each file's first `_JPEG_WINDOW` bytes (or all
+    of a shorter file) and ``sizes`` ``[K]`` the files' sizes. Stepping
+    from segment to segment by gathers, rather than tabulating every
+    position's next segment: on a batch the table's ``[K, 4096]`` int32
+    arithmetic costs more than its op count saves (on one file the
+    trade-off goes the other way, hence two walks; tests hold them equal).
+
+    Returns:
+        The dict of `_jpeg_window_walk`, each value ``[K]``.
+    """
+    n = _JPEG_WINDOW
+    data = tf.io.decode_raw(heads, tf.uint8, fixed_length=n)  # zero-padded [K, n]
+
+    def words_at(positions: tf.Tensor) -> tf.Tensor:
+        """Big-endian word at each of ``positions`` ``[K, m]``."""
+        pair = tf.cast(tf.gather(data, positions[..., None] + _WORD, batch_dims=1), tf.int32)
+        return tf.reduce_sum(pair * _WORD_WEIGHTS, axis=-1)
+
+    pos = tf.fill(tf.shape(sizes), 2)
+    positions = [pos]
+    for _ in range(_JPEG_WINDOW_STEPS - 1):
+        pos = tf.minimum(pos + 2 + words_at(pos[:, None] + 2)[:, 0], _JPEG_SINK)
+        positions.append(pos)
+    positions = tf.stack(positions, axis=1)  # [K, steps]
+    action = tf.gather(tf.constant(_JPEG_ACTIONS), tf.maximum(words_at(positions) - 0xFEFF, 0))
+    first = tf.argmax(tf.not_equal(action, 0), axis=1, output_type=tf.int32)
+    sof = tf.gather(positions, first, batch_dims=1)
+    fields = words_at(sof[:, None] + tf.constant([5, 7, 8]))  # height, width, (x, components)
+    found = tf.logical_and(
+        tf.equal(tf.gather(action, first, batch_dims=1), 1),
+        tf.logical_and(sof < _JPEG_SINK, sof + 10 <= sizes),
+    )
+    return {
+        "found": found,
+        "sof": sof,
+        "height": fields[:, 0],
+        "width": fields[:, 1],
+        "components": tf.bitwise.bitwise_and(fields[:, 2], 0xFF),
     }
 
 
@@ -1564,6 +1612,169 @@ def decode_image_planned(
     )
 
 
+@_no_autograph
+def decode_batch(
+    contents: Sequence[Any],
+    finish: Callable[[tf.Tensor, tf.Tensor], tf.Tensor],
+    color_mode: ColorMode = "rgb",
+    *,
+    filenames: Any = None,
+    count: Any = None,
+    max_pixels: int | None = MAX_IMAGE_PIXELS,
+    jpeg_ratio: int | Callable[[tf.Tensor, tf.Tensor], tf.Tensor] = 1,
+    dct_method: str = "INTEGER_ACCURATE",
+) -> tf.Tensor:
+    """`decode_image` and ``finish`` over a batch of files, stacked.
+
+    For a tf.data map over batches of files (see
+    `tfdirpipe.image_dataset_from_directory`): the same images and errors
+    as ``finish(decode_image(c), c)`` file by file, for less. The JPEG hot
+    path's header checks run once for the batch, on ``[K]`` vectors; the
+    files that pass are decoded at once, and the others (other formats,
+    unusual JPEGs, bad files) by `decode_image` with every check, in a loop
+    that runs only when there is such a file.
+
+    Args:
+        contents: ``K`` scalar string tensors (``K`` known while tracing),
+            the encoded files.
+        finish: ``fn(image, contents) -> tensor`` applied to each decoded
+            image (uint8 ``[height, width, C]``) and its file, returning the
+            same static shape and dtype for every image, e.g. a resize.
+        color_mode, max_pixels, dct_method: As for `decode_image`.
+        filenames: Optional ``K`` scalar strings, or a ``[K]`` string
+            tensor, named in error messages.
+        count: Optional int32 scalar: only the first ``count`` files are
+            read as images; the rest (the padding of a short last batch)
+            are ``finish``-ed 1x1 black images, to be cut off by the caller.
+        jpeg_ratio: As for `decode_image`, an int or a callable (no tensor).
+
+    Returns:
+        ``[K, *shape]``: the ``finish``-ed images, stacked.
+
+    Raises:
+        ValueError: No contents, ``filenames`` of another length, a
+            ``finish`` without a fully static output shape, or the bad
+            arguments `decode_image` refuses (while tracing).
+        tf.errors.InvalidArgumentError: At run time, as `decode_image`.
+    """
+    color_mode = validate_color_mode(color_mode)
+    channels = _CHANNELS[color_mode]
+    max_pixels = _validate_max_pixels(max_pixels)
+    opts = _Options(_validate_jpeg_ratio(jpeg_ratio), _validate_dct_method(dct_method))
+    if isinstance(opts.ratio, tf.Tensor):
+        raise TypeError(
+            "decode_batch takes `jpeg_ratio` as an int or a callable, not a tensor. "
+            + _validate.received("jpeg_ratio", jpeg_ratio)
+        )
+    contents = [_scalar_string(c) for c in contents]
+    k = len(contents)
+    if not k:
+        raise ValueError("decode_batch needs at least one file. Received: contents=[]")
+    names = _batch_names(filenames, k)
+    with tf.name_scope("decode_batch"):
+        sizes = [tf.strings.length(c) for c in contents]
+        heads = tf.stack([tf.strings.substr(c, 0, _JPEG_WINDOW) for c in contents])
+        tails = tf.stack(
+            [tf.strings.substr(c, tf.maximum(n - 2, 0), 2) for c, n in zip(contents, sizes)]
+        )
+        walk = _jpeg_window_walk_batch(heads, tf.stack(sizes))
+        is_jpeg = tf.equal(tf.strings.substr(heads, 0, 3), b"\xff\xd8\xff")
+        ok = _hot_ok(is_jpeg, tf.equal(tails, b"\xff\xd9"), walk, max_pixels)
+        present = tf.ones([k], tf.bool)
+        if count is not None:
+            present = tf.range(k) < tf.cast(count, tf.int32)
+        hot = tf.logical_and(ok, present)
+        # The hot path, file by file: decode (a 1x1 black stand-in where
+        # the file is not hot), then finish.
+        walks = zip(*(tf.unstack(v, num=k) for v in walk.values()))
+        blank = lambda: tf.zeros([1, 1, channels], tf.uint8)  # noqa: E731
+        finished = []
+        for data, is_hot, values in zip(contents, tf.unstack(hot, num=k), walks):
+            parsed = _hot_parsed(dict(zip(walk, values)))
+            image, _ = _hot_dispatch(data, channels, opts, is_hot, parsed, blank)
+            finished.append(finish(image, data))
+        batch = tf.stack(finished)
+        if not batch.shape.is_fully_defined():
+            raise ValueError(
+                "`finish` must return one fully static shape for every image. "
+                f"Received: a result of shape {batch.shape[1:]}"
+            )
+
+        def others() -> tf.Tensor:
+            """The files that are present but not hot, one by one with every check."""
+            where = tf.cast(tf.where(tf.logical_and(present, tf.logical_not(ok)))[:, 0], tf.int32)
+            all_contents = tf.stack(contents)
+            all_names = None if names is None else tf.stack(names)
+
+            def one(i: tf.Tensor) -> tf.Tensor:
+                data = all_contents[i]
+                name = None if all_names is None else all_names[i]
+                image = _decode(data, color_mode, name, max_pixels, opts.ratio, opts.dct_method)
+                return finish(image, data)
+
+            done = tf.map_fn(
+                one, where, fn_output_signature=tf.TensorSpec(batch.shape[1:], batch.dtype)
+            )
+            return tf.tensor_scatter_nd_update(batch, where[:, None], done)
+
+        return _cond(tf.reduce_all(tf.equal(hot, present)), lambda: batch, others)
+
+
+def _batch_names(filenames: Any, k: int) -> list[tf.Tensor] | None:
+    if filenames is None:
+        return None
+    if isinstance(filenames, (list, tuple)):
+        names = [tf.convert_to_tensor(f, tf.string) for f in filenames]
+    else:
+        names = tf.unstack(tf.convert_to_tensor(filenames, tf.string), num=k)
+    if len(names) != k:
+        raise ValueError(
+            f"`filenames` must name each of the {k} files. "
+            + _validate.received("filenames", filenames)
+        )
+    return names
+
+
+def _within(h: tf.Tensor, w: tf.Tensor, max_pixels: int | None) -> tf.Tensor:
+    if max_pixels is None:
+        return tf.ones_like(h, tf.bool)
+    return tf.cast(h, tf.int64) * tf.cast(w, tf.int64) <= max_pixels
+
+
+def _hot_ok(
+    is_jpeg: tf.Tensor, ends: tf.Tensor, walk: dict[str, tf.Tensor], max_pixels: int | None
+) -> tf.Tensor:
+    """Whether JPEGs (a scalar, or ``[K]`` for a batch) may take the hot path:
+    JPEG signature, EOI last, frame header in the window, sane size."""
+    h, w = walk["height"], walk["width"]
+    checks = [is_jpeg, ends, walk["found"], tf.minimum(h, w) > 0, _within(h, w, max_pixels)]
+    return tf.reduce_all(tf.stack(checks), axis=0)
+
+
+def _hot_parsed(walk: dict[str, tf.Tensor]) -> _Parsed:
+    return _Parsed(
+        walk["height"], walk["width"], tf.constant(_OK), {"components": walk["components"]}
+    )
+
+
+def _hot_dispatch(
+    contents: tf.Tensor,
+    channels: int,
+    opts: _Options,
+    ok: tf.Tensor,
+    p: _Parsed,
+    other: Callable[[], tf.Tensor],
+) -> tuple[tf.Tensor, tf.Tensor]:
+    """``(image, plan)``: one lowered switch over the JPEG decode cases in
+    play where ``ok``, else ``other`` (keep it one op: it is a dead node
+    when not taken)."""
+    cases = _jpeg_cases(contents, channels, opts)
+    case = _jpeg_case(p, channels, opts, valid=ok)
+    image = tf.switch_case(tf.where(ok, case, len(cases)), [*cases, other])
+    image.set_shape([None, None, channels])
+    return image, tf.where(ok, case + 1, 0)
+
+
 def _decode(contents, color_mode, filename, max_pixels, jpeg_ratio, dct_method, plan=None):
     color_mode = validate_color_mode(color_mode)
     channels = _CHANNELS[color_mode]
@@ -1599,17 +1810,12 @@ def _decode(contents, color_mode, filename, max_pixels, jpeg_ratio, dct_method, 
 
             return fn
 
-        def within(h: tf.Tensor, w: tf.Tensor) -> tf.Tensor:
-            if max_pixels is None:
-                return tf.constant(True)
-            return tf.cast(h, tf.int64) * tf.cast(w, tf.int64) <= max_pixels
-
         def png() -> tf.Tensor:
             ok, h, w, bit_depth, color_type = _png_ihdr(contents, size)
             ends = tf.equal(tf.strings.substr(contents, tf.maximum(size - 12, 0), 12), _IEND_CHUNK)
             p = _Parsed(h, w, tf.constant(_OK), {"bit_depth": bit_depth, "color_type": color_type})
             return _cond(
-                tf.logical_and(tf.logical_and(ok, ends), within(h, w)),
+                tf.logical_and(tf.logical_and(ok, ends), _within(h, w, max_pixels)),
                 lambda: _decode_png(contents, size, channels, p, opts),
                 checked(PNG),
             )
@@ -1634,16 +1840,10 @@ def _decode(contents, color_mode, filename, max_pixels, jpeg_ratio, dct_method, 
             for one dead node.
             """
             walk = _jpeg_window_walk(contents, size)
-            h, w = walk["height"], walk["width"]
             is_jpeg = _is_jpeg(contents)
-            ok = tf.reduce_all(
-                tf.stack([is_jpeg, ends, walk["found"], tf.minimum(h, w) > 0, within(h, w)])
-            )
-            p = _Parsed(h, w, tf.constant(_OK), {"components": walk["components"]})
-            case = _jpeg_case(p, channels, opts, valid=ok)
+            ok = _hot_ok(is_jpeg, ends, walk, max_pixels)
             slow = lambda: _cond(is_jpeg, checked(JPEG), other)  # noqa: E731
-            image = tf.switch_case(tf.where(ok, case, len(cases)), [*cases, slow])
-            return image, tf.where(ok, case + 1, 0)
+            return _hot_dispatch(contents, channels, opts, ok, _hot_parsed(walk), slow)
 
         if plan is None:
             image = checked_path()[0]

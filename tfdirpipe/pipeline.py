@@ -457,8 +457,9 @@ def parallel_map(
     )
 
 
-# Batches up to this size are unpacked by an unrolled loop (one op per element).
-_MAX_UNROLLED_BATCH = 256
+# Batches up to this size are handled by graphs unrolled over the batch (a few
+# ops per element); larger ones by per-element maps.
+MAX_UNROLLED_BATCH = 256
 
 
 def map_and_batch(
@@ -483,7 +484,7 @@ def map_and_batch(
         mapped = ds.map(fn, num_parallel_calls=AUTOTUNE, deterministic=deterministic)
         return mapped.batch(batch_size), lambda batch: batch
 
-    if batch_size > _MAX_UNROLLED_BATCH:
+    if batch_size > MAX_UNROLLED_BATCH:
         return plain()
     traced: dict[str, Any] = {}
     try:
