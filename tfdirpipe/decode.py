@@ -59,7 +59,10 @@ cores). (``tf.io.extract_jpeg_shape`` would be cheaper but raises, unnamed,
 on files without a frame header.) Anything else goes through one
 functional dispatch on the sniffed format, with full checks.
 `decode_image_planned` skips even the hot path's checks for a file already
-checked once. The public functions are excluded from autograph.
+checked once. `decode_batch` runs the hot path's checks for a whole batch of
+files as vectors (~10 ops per file fewer) and sends only the files that fail
+them through the checked path. The public functions are excluded from
+autograph.
 """
 
 from __future__ import annotations
