@@ -477,7 +477,7 @@ def _tfdirpipe_fast(setup: Setup) -> EpochSource:
 @register(
     "tfdirpipe_fast_first_epoch",
     "tfdirpipe flow_from_directory(..., fast=True), a new iterator every timed epoch: "
-    "every file's header is checked (later epochs reuse the per-file header plans)",
+    "its first batch includes building and tracing the pipeline",
     quick=False,
 )
 def _tfdirpipe_fast_first_epoch(setup: Setup) -> EpochSource:

@@ -1054,16 +1054,16 @@ def _fast_ratio(h, w):
 def test_decode_batch_equals_decode_image_file_by_file(image_dir, color_mode, options):
     """Every format and JPEG variant in one batch, the last two slots padding
     (``count``): file for file what `decode_image` and the finish give, and
-    the padding is a finished 1x1 black image."""
+    the padding is a finished black image of ``pad_size``."""
     names = _batch_cases()
     datas = [(image_dir / n).read_bytes() for n in names]
     datas += [datas[0], b"not an image, never read"]
-    got = _decode_batch_in_tf_data(datas, color_mode, count=len(names), **options)
+    got = _decode_batch_in_tf_data(datas, color_mode, count=len(names), pad_size=(3, 2), **options)
     assert got.shape == (len(datas), *BATCH_SIZE, len(PIL_MODES[color_mode]))
     expect = tf.function(lambda data: _finish(decode_image(data, color_mode, **options), data))
     for name, data, image in zip(names, datas, got):
         assert_array_equal(image, expect(tf.constant(data)).numpy(), err_msg=name)
-    blank = _finish(tf.zeros([1, 1, got.shape[-1]], tf.uint8), b"").numpy()
+    blank = _finish(tf.zeros([3, 2, got.shape[-1]], tf.uint8), b"").numpy()
     assert_array_equal(got[-2], blank)
     assert_array_equal(got[-1], blank)
 

@@ -166,8 +166,14 @@ class DataFrameIterator(BaseIterator):
 
         self._set_image_shape(color_mode)
         load_image = self._image_loader(filepaths, cache, max_pixels)
-        load, finish = self._graph_functions(load_image, args["batch_size"], device_stage)
-        self._build(self.samples, args["batch_size"], shuffle, seed, load, finish, deterministic)
+        load_images = self._image_batch_loader(args["batch_size"])
+        load, load_batch, finish = self._graph_functions(
+            load_image, load_images, args["batch_size"], device_stage
+        )
+        self._build(
+            self.samples, args["batch_size"], shuffle, seed, load, finish, deterministic,
+            load_batch=load_batch,
+        )
 
     # -- construction steps ------------------------------------------------
     def _select_rows(self, table, classes):
@@ -198,8 +204,9 @@ class DataFrameIterator(BaseIterator):
             rows = rows[start:stop]
         return rows, labels, class_names
 
-    def _graph_functions(self, load_image, batch_size: int, device_stage: bool):
-        """``load(i)`` and ``finish(batch, seed, augment)`` for `BaseIterator._build`."""
+    def _graph_functions(self, load_image, load_images, batch_size: int, device_stage: bool):
+        """``load(i)``, ``load_batch(indices)`` (None without ``load_images``)
+        and ``finish(batch, seed, augment)`` for `BaseIterator._build`."""
         n = self.samples
         parts = [
             tf.constant(a if n else np.zeros((1, *a.shape[1:]), a.dtype)) for a in self._parts()
@@ -207,6 +214,9 @@ class DataFrameIterator(BaseIterator):
 
         def load(i):
             return load_image(i), tuple(tf.gather(p, i) for p in parts)
+
+        def load_batch(indices):
+            return load_images(indices), tuple(tf.gather(p, indices) for p in parts)
 
         specs = self._batch_specs(
             pipeline.BatchSpec(
@@ -239,7 +249,7 @@ class DataFrameIterator(BaseIterator):
                 y = tuple(got[: len(got) - has_weight])
             return (x, y, got[-1]) if has_weight else (x, y)
 
-        return load, finish
+        return load, (load_batch if load_images else None), finish
 
     def _parts(self) -> list[np.ndarray]:
         """The per-sample arrays ``load`` gathers, in the order ``finish`` reads them."""

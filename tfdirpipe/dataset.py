@@ -644,7 +644,7 @@ def _batch_loader(args: _Args, num_classes: int) -> Any:
         names = tf.unstack(tf.gather(paths, tf.minimum(tf.range(size), count - 1)), num=size)
         images = decode_lib.decode_batch(
             [tf.io.read_file(name) for name in names], finish, args.color_mode,
-            filenames=names, count=count, dct_method="",
+            filenames=names, count=count, pad_size=args.image_size, dct_method="",
         )
         return _channels_order(
             images[:count], args.image_size, args.channels, args.data_format, batched=True

@@ -58,8 +58,7 @@ checks, then ``tf.io.decode_jpeg`` (about 60 small ops in all, ~50 us on 2
 cores). (``tf.io.extract_jpeg_shape`` would be cheaper but raises, unnamed,
 on files without a frame header.) Anything else goes through one
 functional dispatch on the sniffed format, with full checks.
-`decode_image_planned` skips even the hot path's checks for a file already
-checked once. `decode_batch` runs the hot path's checks for a whole batch of
+`decode_batch` runs the hot path's checks for a whole batch of
 files as vectors (~10 ops per file fewer) and sends only the files that fail
 them through the checked path. The public functions are excluded from
 autograph.
@@ -84,7 +83,6 @@ __all__ = [
     "MAX_IMAGE_PIXELS",
     "check_image",
     "decode_image",
-    "decode_image_planned",
     "decode_batch",
     "image_info",
     "sniff_format",
@@ -1219,8 +1217,7 @@ def _jpeg_case(p: _Parsed, channels: int, opts: _Options, valid: Any = True) -> 
     and, for ``channels == 1``, whether the JPEG has one component (decoded
     as is) or three (Pillow's luma). A Python int when there is one case;
     otherwise an int32 tensor, the ratio checked to be one of 1, 2, 4, 8
-    where ``valid`` holds. ``1 + case`` is the file's decode plan (see
-    `decode_image_planned`).
+    where ``valid`` holds.
     """
     ratio = opts.ratio
     if isinstance(ratio, int):
@@ -1575,47 +1572,6 @@ def decode_image(
 
 
 @_no_autograph
-def decode_image_planned(
-    contents: Any,
-    color_mode: ColorMode,
-    known_plan: tf.Tensor,
-    record: Callable[[tf.Tensor], Any],
-    *,
-    filename: Any = None,
-    max_pixels: int | None = MAX_IMAGE_PIXELS,
-    jpeg_ratio: int | tf.Tensor = 1,
-    dct_method: str = "INTEGER_ACCURATE",
-) -> tf.Tensor:
-    """`decode_image` that skips the JPEG header checks for a file already checked.
-
-    A decode plan is an int32: 0 for unknown, else how the JPEG hot path of
-    `decode_image` decoded the file (its DCT ratio, and for grayscale
-    whether it has one component), valid for the same ``contents`` as then.
-    With ``known_plan > 0`` and the file still ending in its end-of-image
-    marker, the file is decoded that way at once (one table lookup's worth
-    of ops instead of the header walk, ~60 us per image on 2 cores).
-    Otherwise `decode_image` runs in full and ``record(plan)`` is called
-    with the plan it found (0 when the file took the checked path), so that
-    the caller can store it, with whatever tells it that the file is
-    unchanged (`tfdirpipe.pipeline.HeaderPlans` keys it by the file size).
-
-    Args:
-        contents, color_mode, filename, max_pixels, jpeg_ratio, dct_method:
-            As for `decode_image`. ``jpeg_ratio`` must choose the same ratio
-            for the same file every time (the plan fixes it).
-        known_plan: int32 scalar, the stored plan (0 if none).
-        record: ``fn(plan) -> op`` run whenever the full checks run.
-
-    Returns:
-        What `decode_image` returns, with the same errors for files that
-        take the full checks.
-    """
-    return _decode(
-        contents, color_mode, filename, max_pixels, jpeg_ratio, dct_method, (known_plan, record)
-    )
-
-
-@_no_autograph
 def decode_batch(
     contents: Sequence[Any],
     finish: Callable[[tf.Tensor, tf.Tensor], tf.Tensor],
@@ -1623,6 +1579,7 @@ def decode_batch(
     *,
     filenames: Any = None,
     count: Any = None,
+    pad_size: tuple[int, int] = (1, 1),
     max_pixels: int | None = MAX_IMAGE_PIXELS,
     jpeg_ratio: int | Callable[[tf.Tensor, tf.Tensor], tf.Tensor] = 1,
     dct_method: str = "INTEGER_ACCURATE",
@@ -1648,7 +1605,10 @@ def decode_batch(
             tensor, named in error messages.
         count: Optional int32 scalar: only the first ``count`` files are
             read as images; the rest (the padding of a short last batch)
-            are ``finish``-ed 1x1 black images, to be cut off by the caller.
+            are ``finish``-ed black images of ``pad_size``, to be cut off by
+            the caller.
+        pad_size: ``(height, width)`` of those black stand-ins: one that
+            ``finish`` accepts (e.g. the target size when it crops).
         jpeg_ratio: As for `decode_image`, an int or a callable (no tensor).
 
     Returns:
@@ -1687,15 +1647,25 @@ def decode_batch(
         if count is not None:
             present = tf.range(k) < tf.cast(count, tf.int32)
         hot = tf.logical_and(ok, present)
-        # The hot path, file by file: decode (a 1x1 black stand-in where
-        # the file is not hot), then finish.
+        # The hot path, file by file: decode (a black stand-in where the
+        # file is not hot), then finish.
         walks = zip(*(tf.unstack(v, num=k) for v in walk.values()))
-        blank = lambda: tf.zeros([1, 1, channels], tf.uint8)  # noqa: E731
+        blank = lambda: tf.zeros([*pad_size, channels], tf.uint8)  # noqa: E731
+
+        def hot_one(data, is_hot, height, width, components):
+            parsed = _hot_parsed({"height": height, "width": width, "components": components})
+            return finish(_hot_dispatch(data, channels, opts, is_hot, parsed, blank), data)
+
+        scalar = lambda dtype: tf.TensorSpec([], dtype)  # noqa: E731
+        hot_one = tf.function(hot_one, autograph=False).get_concrete_function(
+            scalar(tf.string), scalar(tf.bool), scalar(tf.int32), scalar(tf.int32), scalar(tf.int32)
+        )
         finished = []
         for data, is_hot, values in zip(contents, tf.unstack(hot, num=k), walks):
-            parsed = _hot_parsed(dict(zip(walk, values)))
-            image, _ = _hot_dispatch(data, channels, opts, is_hot, parsed, blank)
-            finished.append(finish(image, data))
+            parsed = dict(zip(walk, values))
+            finished.append(
+                hot_one(data, is_hot, parsed["height"], parsed["width"], parsed["components"])
+            )
         batch = tf.stack(finished)
         if not batch.shape.is_fully_defined():
             raise ValueError(
@@ -1767,18 +1737,17 @@ def _hot_dispatch(
     ok: tf.Tensor,
     p: _Parsed,
     other: Callable[[], tf.Tensor],
-) -> tuple[tf.Tensor, tf.Tensor]:
-    """``(image, plan)``: one lowered switch over the JPEG decode cases in
-    play where ``ok``, else ``other`` (keep it one op: it is a dead node
-    when not taken)."""
+) -> tf.Tensor:
+    """One lowered switch over the JPEG decode cases in play where ``ok``,
+    else ``other`` (keep it one op: it is a dead node when not taken)."""
     cases = _jpeg_cases(contents, channels, opts)
     case = _jpeg_case(p, channels, opts, valid=ok)
     image = tf.switch_case(tf.where(ok, case, len(cases)), [*cases, other])
     image.set_shape([None, None, channels])
-    return image, tf.where(ok, case + 1, 0)
+    return image
 
 
-def _decode(contents, color_mode, filename, max_pixels, jpeg_ratio, dct_method, plan=None):
+def _decode(contents, color_mode, filename, max_pixels, jpeg_ratio, dct_method):
     color_mode = validate_color_mode(color_mode)
     channels = _CHANNELS[color_mode]
     max_pixels = _validate_max_pixels(max_pixels)
@@ -1829,47 +1798,15 @@ def _decode(contents, color_mode, filename, max_pixels, jpeg_ratio, dct_method, 
             branches[PNG] = png
             return _switch(sniff_format(contents), branches)
 
-        cases = _jpeg_cases(contents, channels, opts)
+        # The hot path, with no function call: the signature, the 2-byte
+        # EOI test, the frame header found by `_jpeg_window_walk` (no loop),
+        # the size checks, then one lowered switch over the decode cases in
+        # play and everything else (other formats, unusual JPEGs, refusals),
+        # which is one functional op, so the hot path skips it for one dead
+        # node.
         ends = tf.equal(tf.strings.substr(contents, tf.maximum(size - 2, 0), 2), b"\xff\xd9")
-
-        def checked_path() -> tuple[tf.Tensor, tf.Tensor]:
-            """``(image, plan)``: the JPEG hot path, or everything else.
-
-            The hot path, with no function call: the signature, the 2-byte
-            EOI test, the frame header found by `_jpeg_window_walk` (no
-            loop), the size checks, then one lowered switch over the decode
-            cases in play and everything else (other formats, unusual JPEGs,
-            refusals), which is one functional op, so the hot path skips it
-            for one dead node.
-            """
-            walk = _jpeg_window_walk(contents, size)
-            is_jpeg = _is_jpeg(contents)
-            ok = _hot_ok(is_jpeg, ends, walk, max_pixels)
-            slow = lambda: _cond(is_jpeg, checked(JPEG), other)  # noqa: E731
-            return _hot_dispatch(contents, channels, opts, ok, _hot_parsed(walk), slow)
-
-        if plan is None:
-            image = checked_path()[0]
-            image.set_shape([None, None, channels])
-            return image
-
-        # Planned: a known plan names the decode case at once (if the file
-        # still ends in EOI); else the checks run, in a function call that
-        # is one dead node otherwise, and the plan they find is recorded.
-        known, record = plan
-
-        def checked_and_recorded() -> tf.Tensor:
-            def run() -> tf.Tensor:
-                image, found = checked_path()
-                with tf.control_dependencies([record(found)]):
-                    return tf.identity(image)
-
-            return _switch(tf.constant(0), [run])
-
-        known = tf.convert_to_tensor(known, tf.int32)
-        usable = tf.logical_and(tf.logical_and(known > 0, known <= len(cases)), ends)
-        image = tf.switch_case(
-            tf.where(usable, known - 1, len(cases)), [*cases, checked_and_recorded]
-        )
-        image.set_shape([None, None, channels])
-        return image
+        walk = _jpeg_window_walk(contents, size)
+        is_jpeg = _is_jpeg(contents)
+        ok = _hot_ok(is_jpeg, ends, walk, max_pixels)
+        slow = lambda: _cond(is_jpeg, checked(JPEG), other)  # noqa: E731
+        return _hot_dispatch(contents, channels, opts, ok, _hot_parsed(walk), slow)

@@ -89,81 +89,67 @@ def _crop_box(height: tf.Tensor, width: tf.Tensor, target_size: tuple[int, int])
     return resize_lib.keras_crop_box(height, width, target_size[0], target_size[1])
 
 
-class HeaderPlans:
-    """Per-file JPEG decode plans, learnt as files are first read.
-
-    The first time a file is read its header is checked in full
-    (`decode.decode_image_planned`) and the resulting plan (which decode
-    case the hot path took) is stored with the file's size; later reads of
-    the same size decode at once (~60 us less per image on 2 cores). A file
-    whose size changed, or that no longer ends in its end-of-image marker,
-    is checked again. One int32 pair per file in a non-trainable variable.
-    """
-
-    def __init__(self, num_files: int):
-        self.table = tf.Variable(
-            tf.zeros([max(num_files, 1), 2], tf.int32), trainable=False, name="header_plans"
-        )
-
-    def known(self, index: tf.Tensor, size: tf.Tensor) -> tf.Tensor:
-        """The stored plan of file ``index`` if its size is still ``size``, else 0."""
-        row = tf.gather(self.table, index)
-        return tf.where(tf.equal(row[0], size), row[1], 0)
-
-    def record(self, index: tf.Tensor, size: tf.Tensor, plan: tf.Tensor):
-        """Stores ``(size, plan)`` for file ``index``."""
-        row = tf.stack([tf.cast(size, tf.int32), tf.cast(plan, tf.int32)])
-        return self.table.scatter_update(tf.IndexedSlices(row[None], tf.reshape(index, [1])))
-
-
-def load_image(
-    path: tf.Tensor, spec: LoadSpec, plans: HeaderPlans | None = None, index: Any = None
-) -> tf.Tensor:
+def load_image(path: tf.Tensor, spec: LoadSpec) -> tf.Tensor:
     """Reads, decodes and resizes one image file: uint8 ``spec.image_shape``.
 
     In the default mode the pixels are Keras's ``load_img`` pixels (Pillow
     decode, ``convert``, ``resize`` with the same filter and crop box).
-    With ``plans`` (and the file's ``index`` in it) JPEG headers are checked
-    once per file, not on every read (`HeaderPlans`); the pixels are the same.
     """
     contents = tf.io.read_file(path)
     orientation = exif_lib.exif_orientation(contents) if spec.exif_orientation else None
-    decode = _decoder(contents, path, spec, plans, index)
-    if spec.fast:
-        image = _load_fast(decode, spec, orientation)
-    else:
-        image = decode(jpeg_ratio=1, dct_method="INTEGER_ACCURATE")
-        if orientation is not None:
-            image = exif_lib.apply_orientation(image, orientation)
-        box = None
-        if spec.keep_aspect_ratio:
-            shape = tf.shape(image)
-            box = _crop_box(shape[0], shape[1], spec.target_size)
-        image = resize_lib.pil_resize(image, spec.target_size, spec.interpolation, box=box)
-    return tf.ensure_shape(image, spec.image_shape)
-
-
-def _decoder(contents, path, spec: LoadSpec, plans: HeaderPlans | None, index) -> Callable:
-    """``fn(jpeg_ratio=..., dct_method=...) -> image`` for this file."""
-    common = {"filename": path, "max_pixels": spec.max_pixels}
-    if plans is None:
-        return lambda **kw: decode_lib.decode_image(contents, spec.color_mode, **common, **kw)
-    size = tf.strings.length(contents)
-    known = plans.known(index, size)
-
-    def record(plan: tf.Tensor):
-        return plans.record(index, size, plan)
-
-    return lambda **kw: decode_lib.decode_image_planned(
-        contents, spec.color_mode, known, record, **common, **kw
+    image = decode_lib.decode_image(
+        contents, spec.color_mode, filename=path, max_pixels=spec.max_pixels,
+        jpeg_ratio=_jpeg_ratio(spec, orientation), dct_method=_dct_method(spec),
     )
+    return _finish_image(image, spec, orientation)
 
 
-def _load_fast(
-    decode: Callable, spec: LoadSpec, orientation: tf.Tensor | None = None
-) -> tf.Tensor:
+def batch_loadable(spec: LoadSpec, batch_size: int) -> bool:
+    """Whether `load_images` serves ``spec``: not for fast mode with EXIF
+    orientation (its DCT ratio depends on each file's orientation), nor for
+    batches over `MAX_UNROLLED_BATCH`."""
+    return batch_size <= MAX_UNROLLED_BATCH and not (spec.fast and spec.exif_orientation)
+
+
+def load_images(paths: tf.Tensor, spec: LoadSpec, batch_size: int) -> tf.Tensor:
+    """`load_image` for a batch of ``1..batch_size`` files: uint8 ``[B, *spec.image_shape]``.
+
+    One map call per batch (`decode.decode_batch`: the JPEG header checks
+    run once for the whole batch): the same pixels and errors as
+    `load_image` file by file. A short batch is padded to ``batch_size``
+    for tracing; the padding is not decoded and is cut off.
+    """
+    if not batch_loadable(spec, batch_size):
+        raise ValueError(
+            "load_images cannot serve fast mode with exif_orientation, or batches over "
+            f"{MAX_UNROLLED_BATCH}. Received: spec={spec}, batch_size={batch_size}"
+        )
+    count = tf.shape(paths)[0]
+    names = tf.unstack(tf.gather(paths, tf.minimum(tf.range(batch_size), count - 1)), num=batch_size)
+
+    def finish(image: tf.Tensor, contents: tf.Tensor) -> tf.Tensor:
+        orientation = exif_lib.exif_orientation(contents) if spec.exif_orientation else None
+        return _finish_image(image, spec, orientation)
+
+    images = decode_lib.decode_batch(
+        [tf.io.read_file(name) for name in names], finish, spec.color_mode,
+        filenames=names, count=count, pad_size=spec.target_size, max_pixels=spec.max_pixels,
+        jpeg_ratio=_jpeg_ratio(spec, None), dct_method=_dct_method(spec),
+    )
+    return images[:count]
+
+
+def _dct_method(spec: LoadSpec) -> str:
+    return "INTEGER_FAST" if spec.fast else "INTEGER_ACCURATE"
+
+
+def _jpeg_ratio(spec: LoadSpec, orientation: tf.Tensor | None) -> Any:
+    """1 (exact), or the fast mode's ``fn(height, width) -> ratio``."""
+    if not spec.fast:
+        return 1
+
     def ratio(height: tf.Tensor, width: tf.Tensor) -> tf.Tensor:
-        # Called by decode_image with the JPEG frame header's size (no second
+        # Called by the decoder with the JPEG frame header's size (no second
         # header parse). The crop and the DCT scale apply to the upright image.
         if orientation is not None:
             height, width = exif_lib.oriented_size(height, width, orientation)
@@ -172,9 +158,26 @@ def _load_fast(
             return jpeg_ratio_for(y1 - y0, x1 - x0, spec.target_size)
         return jpeg_ratio_for(height, width, spec.target_size)
 
-    image = decode(jpeg_ratio=ratio, dct_method="INTEGER_FAST")
+    return ratio
+
+
+def _finish_image(image: tf.Tensor, spec: LoadSpec, orientation: tf.Tensor | None) -> tf.Tensor:
+    """A decoded image upright (``orientation``), cropped and resized by ``spec``."""
     if orientation is not None:
         image = exif_lib.apply_orientation(image, orientation)
+    if spec.fast:
+        image = _resize_fast(image, spec)
+    else:
+        box = None
+        if spec.keep_aspect_ratio:
+            shape = tf.shape(image)
+            box = _crop_box(shape[0], shape[1], spec.target_size)
+        image = resize_lib.pil_resize(image, spec.target_size, spec.interpolation, box=box)
+    return tf.ensure_shape(image, spec.image_shape)
+
+
+def _resize_fast(image: tf.Tensor, spec: LoadSpec) -> tf.Tensor:
+    """Fast mode's crop and resize of a DCT-scaled decode."""
     if spec.keep_aspect_ratio:
         shape = tf.shape(image)
         x0, y0, x1, y1 = _crop_box(shape[0], shape[1], spec.target_size)
