@@ -1648,8 +1648,9 @@ def decode_batch(
             present = tf.range(k) < tf.cast(count, tf.int32)
         hot = tf.logical_and(ok, present)
         # The hot path, file by file: decode (a black stand-in where the
-        # file is not hot), then finish.
-        walks = zip(*(tf.unstack(v, num=k) for v in walk.values()))
+        # file is not hot), then finish. Traced once as a function and
+        # called per file (TensorFlow inlines the calls), so tracing does
+        # not grow with the batch size.
         blank = lambda: tf.zeros([*pad_size, channels], tf.uint8)  # noqa: E731
 
         def hot_one(data, is_hot, height, width, components):
@@ -1660,13 +1661,11 @@ def decode_batch(
         hot_one = tf.function(hot_one, autograph=False).get_concrete_function(
             scalar(tf.string), scalar(tf.bool), scalar(tf.int32), scalar(tf.int32), scalar(tf.int32)
         )
-        finished = []
-        for data, is_hot, values in zip(contents, tf.unstack(hot, num=k), walks):
-            parsed = dict(zip(walk, values))
-            finished.append(
-                hot_one(data, is_hot, parsed["height"], parsed["width"], parsed["components"])
-            )
-        batch = tf.stack(finished)
+        per_file = zip(
+            contents,
+            *(tf.unstack(v, num=k) for v in (hot, walk["height"], walk["width"], walk["components"])),
+        )
+        batch = tf.stack([hot_one(*args) for args in per_file])
         if not batch.shape.is_fully_defined():
             raise ValueError(
                 "`finish` must return one fully static shape for every image. "
