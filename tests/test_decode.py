@@ -1022,9 +1022,11 @@ BATCH_SIZE = (5, 6)
 
 
 def _finish(image, contents):
-    """A fixed-shape finish that also uses the file (its length, as a pixel)."""
-    del contents
-    return tf.image.resize(image, BATCH_SIZE, method="nearest")
+    """A fixed-shape finish that also uses the file: its length (mod 256) as
+    the first value, so a file paired with another's image shows."""
+    resized = tf.image.resize(image, BATCH_SIZE, method="nearest")
+    length = tf.cast(tf.strings.length(contents) % 256, tf.uint8)
+    return tf.tensor_scatter_nd_update(resized, [[0, 0, 0]], length[None])
 
 
 def _batch_cases():
@@ -1063,9 +1065,9 @@ def test_decode_batch_equals_decode_image_file_by_file(image_dir, color_mode, op
     expect = tf.function(lambda data: _finish(decode_image(data, color_mode, **options), data))
     for name, data, image in zip(names, datas, got):
         assert_array_equal(image, expect(tf.constant(data)).numpy(), err_msg=name)
-    blank = _finish(tf.zeros([3, 2, got.shape[-1]], tf.uint8), b"").numpy()
-    assert_array_equal(got[-2], blank)
-    assert_array_equal(got[-1], blank)
+    blank = tf.zeros([3, 2, got.shape[-1]], tf.uint8)
+    assert_array_equal(got[-2], _finish(blank, datas[-2]).numpy())
+    assert_array_equal(got[-1], _finish(blank, datas[-1]).numpy())
 
 
 def test_decode_batch_eagerly_and_without_names(image_dir):

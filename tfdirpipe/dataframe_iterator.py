@@ -165,8 +165,9 @@ class DataFrameIterator(BaseIterator):
             print_msg(f"Found {self.samples} {validated} image filenames.", verbose)
 
         self._set_image_shape(color_mode)
-        load_image = self._image_loader(filepaths, cache, max_pixels)
-        load_images = self._image_batch_loader(args["batch_size"])
+        load_image, load_images = self._image_loader(
+            filepaths, cache, max_pixels, args["batch_size"]
+        )
         load, load_batch, finish = self._graph_functions(
             load_image, load_images, args["batch_size"], device_stage
         )

@@ -625,11 +625,8 @@ def _batch_loader(args: _Args, num_classes: int) -> Any:
     What ``map(load).batch(batch_size)`` gives, element for element, with
     tf.data's per-element costs (a function call, a batching step: ~50 us
     per image on 2 cores) paid once per batch, and the JPEG header checks
-    vectorised over the batch (`decode.decode_batch`). A short last batch
-    is padded to the batch size for tracing and cut back after decoding
-    (the padding is not decoded).
+    vectorised over the batch (`pipeline.decode_files`).
     """
-    size = args.batch_size
 
     def finish(image: tf.Tensor, contents: tf.Tensor) -> tf.Tensor:
         if args.exif_orientation:
@@ -640,14 +637,11 @@ def _batch_loader(args: _Args, num_classes: int) -> Any:
         )
 
     def load_batch(paths: tf.Tensor) -> tf.Tensor:
-        count = tf.shape(paths)[0]
-        names = tf.unstack(tf.gather(paths, tf.minimum(tf.range(size), count - 1)), num=size)
-        images = decode_lib.decode_batch(
-            [tf.io.read_file(name) for name in names], finish, args.color_mode,
-            filenames=names, count=count, pad_size=args.image_size, dct_method="",
+        images = pipeline.decode_files(
+            paths, args.batch_size, finish, args.color_mode, args.image_size, dct_method=""
         )
         return _channels_order(
-            images[:count], args.image_size, args.channels, args.data_format, batched=True
+            images, args.image_size, args.channels, args.data_format, batched=True
         )
 
     if args.label_mode is None:

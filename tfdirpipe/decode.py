@@ -1620,10 +1620,7 @@ def decode_batch(
             arguments `decode_image` refuses (while tracing).
         tf.errors.InvalidArgumentError: At run time, as `decode_image`.
     """
-    color_mode = validate_color_mode(color_mode)
-    channels = _CHANNELS[color_mode]
-    max_pixels = _validate_max_pixels(max_pixels)
-    opts = _Options(_validate_jpeg_ratio(jpeg_ratio), _validate_dct_method(dct_method))
+    channels, max_pixels, opts = _arguments(color_mode, max_pixels, jpeg_ratio, dct_method)
     if isinstance(opts.ratio, tf.Tensor):
         raise TypeError(
             "decode_batch takes `jpeg_ratio` as an int or a callable, not a tensor. "
@@ -1675,13 +1672,14 @@ def decode_batch(
         def others() -> tf.Tensor:
             """The files that are present but not hot, one by one with every check."""
             where = tf.cast(tf.where(tf.logical_and(present, tf.logical_not(ok)))[:, 0], tf.int32)
-            all_contents = tf.stack(contents)
+            all_contents, all_sizes = tf.stack(contents), tf.stack(sizes)
             all_names = None if names is None else tf.stack(names)
 
             def one(i: tf.Tensor) -> tf.Tensor:
-                data = all_contents[i]
-                name = None if all_names is None else all_names[i]
-                image = _decode(data, color_mode, name, max_pixels, opts.ratio, opts.dct_method)
+                data, name = all_contents[i], None if all_names is None else all_names[i]
+                image = _checked(
+                    data, all_sizes[i], is_jpeg[i], channels, opts, name, max_pixels
+                )
                 return finish(image, data)
 
             done = tf.map_fn(
@@ -1746,57 +1744,19 @@ def _hot_dispatch(
     return image
 
 
-def _decode(contents, color_mode, filename, max_pixels, jpeg_ratio, dct_method):
-    color_mode = validate_color_mode(color_mode)
-    channels = _CHANNELS[color_mode]
-    max_pixels = _validate_max_pixels(max_pixels)
+def _arguments(color_mode, max_pixels, jpeg_ratio, dct_method) -> tuple[int, int | None, _Options]:
+    """``(channels, max_pixels, options)``, each argument checked."""
+    channels = _CHANNELS[validate_color_mode(color_mode)]
     opts = _Options(_validate_jpeg_ratio(jpeg_ratio), _validate_dct_method(dct_method))
+    return channels, _validate_max_pixels(max_pixels), opts
+
+
+def _decode(contents, color_mode, filename, max_pixels, jpeg_ratio, dct_method):
+    channels, max_pixels, opts = _arguments(color_mode, max_pixels, jpeg_ratio, dct_method)
     contents = _scalar_string(contents)
-    tiff_note = _tiff_note()
     with tf.name_scope("decode_image"):
         name = None if filename is None else tf.convert_to_tensor(filename, tf.string)
         size = tf.strings.length(contents)
-
-        def fail(status: tf.Tensor, h: tf.Tensor, w: tf.Tensor) -> tf.Tensor:
-            return _fail(status, h, w, channels, max_pixels, tiff_note, name)
-
-        def checked(fmt: int) -> Callable[[], tf.Tensor]:
-            """All header checks, then decode or fail with the reason."""
-
-            def fn() -> tf.Tensor:
-                if fmt == TIFF and tiff_note:  # no decoder: say why, parse nothing
-                    return fail(tf.constant(_TIFF_UNAVAILABLE), tf.constant(-1), tf.constant(-1))
-                p = _PARSERS[fmt](contents, size, True)
-                status = _limit(p, max_pixels)
-                decoder = _DECODERS[fmt]
-                if decoder is None:
-                    return fail(status, p.height, p.width)
-                return _cond(
-                    tf.equal(status, _OK),
-                    lambda: tf.ensure_shape(
-                        decoder(contents, size, channels, p, opts), [None, None, channels]
-                    ),
-                    lambda: fail(status, p.height, p.width),
-                )
-
-            return fn
-
-        def png() -> tf.Tensor:
-            ok, h, w, bit_depth, color_type = _png_ihdr(contents, size)
-            ends = tf.equal(tf.strings.substr(contents, tf.maximum(size - 12, 0), 12), _IEND_CHUNK)
-            p = _Parsed(h, w, tf.constant(_OK), {"bit_depth": bit_depth, "color_type": color_type})
-            return _cond(
-                tf.logical_and(tf.logical_and(ok, ends), _within(h, w, max_pixels)),
-                lambda: _decode_png(contents, size, channels, p, opts),
-                checked(PNG),
-            )
-
-        def other() -> tf.Tensor:
-            branches = [checked(f) for f in range(len(FORMATS))]
-            branches[JPEG] = branches[UNKNOWN]  # unreachable: JPEG is routed first
-            branches[PNG] = png
-            return _switch(sniff_format(contents), branches)
-
         # The hot path, with no function call: the signature, the 2-byte
         # EOI test, the frame header found by `_jpeg_window_walk` (no loop),
         # the size checks, then one lowered switch over the decode cases in
@@ -1807,5 +1767,58 @@ def _decode(contents, color_mode, filename, max_pixels, jpeg_ratio, dct_method):
         walk = _jpeg_window_walk(contents, size)
         is_jpeg = _is_jpeg(contents)
         ok = _hot_ok(is_jpeg, ends, walk, max_pixels)
-        slow = lambda: _cond(is_jpeg, checked(JPEG), other)  # noqa: E731
+
+        def slow() -> tf.Tensor:
+            return _checked(contents, size, is_jpeg, channels, opts, name, max_pixels)
+
         return _hot_dispatch(contents, channels, opts, ok, _hot_parsed(walk), slow)
+
+
+def _checked(contents, size, is_jpeg, channels, opts: _Options, name, max_pixels) -> tf.Tensor:
+    """A file off the JPEG hot path: every header check of its format (from
+    its bytes), then its decoder, or an error naming the file and the reason."""
+    tiff_note = _tiff_note()
+
+    def fail(status: tf.Tensor, h: tf.Tensor, w: tf.Tensor) -> tf.Tensor:
+        return _fail(status, h, w, channels, max_pixels, tiff_note, name)
+
+    def checked(fmt: int) -> Callable[[], tf.Tensor]:
+        """All header checks, then decode or fail with the reason."""
+
+        def fn() -> tf.Tensor:
+            if fmt == TIFF and tiff_note:  # no decoder: say why, parse nothing
+                return fail(tf.constant(_TIFF_UNAVAILABLE), tf.constant(-1), tf.constant(-1))
+            p = _PARSERS[fmt](contents, size, True)
+            status = _limit(p, max_pixels)
+            decoder = _DECODERS[fmt]
+            if decoder is None:
+                return fail(status, p.height, p.width)
+            return _cond(
+                tf.equal(status, _OK),
+                lambda: tf.ensure_shape(
+                    decoder(contents, size, channels, p, opts), [None, None, channels]
+                ),
+                lambda: fail(status, p.height, p.width),
+            )
+
+        return fn
+
+    def png() -> tf.Tensor:
+        ok, h, w, bit_depth, color_type = _png_ihdr(contents, size)
+        ends = tf.equal(tf.strings.substr(contents, tf.maximum(size - 12, 0), 12), _IEND_CHUNK)
+        p = _Parsed(h, w, tf.constant(_OK), {"bit_depth": bit_depth, "color_type": color_type})
+        return _cond(
+            tf.logical_and(tf.logical_and(ok, ends), _within(h, w, max_pixels)),
+            lambda: _decode_png(contents, size, channels, p, opts),
+            checked(PNG),
+        )
+
+    def other() -> tf.Tensor:
+        branches = [checked(f) for f in range(len(FORMATS))]
+        branches[JPEG] = branches[UNKNOWN]  # unreachable: JPEG is routed first
+        branches[PNG] = png
+        return _switch(sniff_format(contents), branches)
+
+    image = _cond(is_jpeg, checked(JPEG), other)
+    image.set_shape([None, None, channels])
+    return image

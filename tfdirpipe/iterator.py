@@ -218,25 +218,23 @@ class BaseIterator(dataset_ops.DatasetV2):
         ds = tf.data.Dataset.range(1).map(lambda _: self._start_epoch())
         ds = ds.flat_map(one_epoch)
         if load_batch is not None:  # one map call loads and finishes a batch
-            ds = ds.batch(self.batch_size).enumerate()
+            ds = ds.batch(self.batch_size)
 
-            def finish_batch(b, batch):
+            def opened(batch):
                 epochs, indices = batch
-                batch_seed = pipeline.batch_seed(seed, epochs[0], b)
-                return self._finish_batch(load_batch(indices), indices, batch_seed, True, finish)
+                return epochs, indices, load_batch(indices)
 
-        else:
-            ds, unpack = pipeline.map_and_batch(
+        else:  # images loaded one by one, batched, opened in the batch map
+            ds, opened = pipeline.map_and_batch(
                 ds, lambda e, i: (e, i, load(i)), self.batch_size, self._deterministic
             )
-            ds = ds.enumerate()
 
-            def finish_batch(b, packed):
-                epochs, indices, elements = unpack(packed)  # [B], [B], loaded elements
-                batch_seed = pipeline.batch_seed(seed, epochs[0], b)
-                return self._finish_batch(elements, indices, batch_seed, True, finish)
+        def finish_batch(b, batch):
+            epochs, indices, elements = opened(batch)  # [B], [B], loaded elements
+            batch_seed = pipeline.batch_seed(seed, epochs[0], b)
+            return self._finish_batch(elements, indices, batch_seed, True, finish)
 
-        ds = pipeline.parallel_map(ds, finish_batch, self._deterministic)
+        ds = pipeline.parallel_map(ds.enumerate(), finish_batch, self._deterministic)
         ds = ds.apply(tf.data.experimental.assert_cardinality(len(self)))
         ds = self._saved(ds.prefetch(pipeline.AUTOTUNE))
         return ds.with_options(pipeline.dataset_options(self._deterministic))
@@ -282,14 +280,16 @@ class BaseIterator(dataset_ops.DatasetV2):
         else:
             self.image_shape = (channels,) + self.target_size
 
-    def _image_loader(
-        self, filepaths: list[str], cache, max_pixels: int | None
-    ) -> Callable[[tf.Tensor], tf.Tensor]:
-        """``fn(i) -> uint8 image`` of sample ``i``; sets ``load_spec`` and ``image_cache``.
+    def _image_loader(self, filepaths: list[str], cache, max_pixels: int | None, batch_size: int):
+        """``(load_image, load_images)``; sets ``load_spec`` and ``image_cache``.
 
-        The `pipeline.LoadSpec` comes from the attributes ``target_size``,
-        ``color_mode``, ``interpolation``, ``keep_aspect_ratio``, ``fast``
-        and ``exif_orientation``.
+        ``load_image(i)`` is the uint8 image of sample ``i``;
+        ``load_images(indices)`` the images of a batch of samples in one call
+        (`pipeline.load_images`), or None where only the per-image path
+        serves: with a cache (looked up image by image), or as
+        `pipeline.batch_loadable` says. The `pipeline.LoadSpec` comes from
+        the attributes ``target_size``, ``color_mode``, ``interpolation``,
+        ``keep_aspect_ratio``, ``fast`` and ``exif_orientation``.
         """
         self.load_spec = spec = pipeline.LoadSpec(
             target_size=self.target_size,
@@ -307,19 +307,13 @@ class BaseIterator(dataset_ops.DatasetV2):
             path = tf.gather(paths, i)
             return image_cache.lookup(i, lambda: pipeline.load_image(path, spec))
 
-        self._paths_tensor = paths
-        return load_image
+        def load_images(indices):
+            return pipeline.load_images(tf.gather(paths, indices), spec, batch_size)
 
-    def _image_batch_loader(self, batch_size: int) -> Callable[[tf.Tensor], tf.Tensor] | None:
-        """``fn(indices) -> uint8 images`` (`pipeline.load_images`) after
-        `_image_loader`, or None where only the per-image path serves: with a
-        cache (looked up per image), or as `pipeline.batch_loadable` says."""
-        spec, paths = self.load_spec, self._paths_tensor
-        if not isinstance(self.image_cache, cache_lib.NoCache):
-            return None
-        if not pipeline.batch_loadable(spec, batch_size):
-            return None
-        return lambda indices: pipeline.load_images(tf.gather(paths, indices), spec, batch_size)
+        batched = isinstance(image_cache, cache_lib.NoCache) and pipeline.batch_loadable(
+            spec, batch_size
+        )
+        return load_image, load_images if batched else None
 
     def _batch_specs(
         self, base: pipeline.BatchSpec, device_stage: bool
@@ -578,13 +572,13 @@ class DirectoryIterator(BaseIterator):
         print_msg(f"Found {self.samples} images belonging to {self.num_classes} classes.", verbose)
 
         self._set_image_shape(color_mode)
-        load_image = self._image_loader(self._filepaths, cache, max_pixels)
+        load_image, load_images = self._image_loader(
+            self._filepaths, cache, max_pixels, args["batch_size"]
+        )
         labels = tf.constant(self.classes if self.samples else [0], tf.int32)
 
         def load(i):
             return load_image(i), tf.gather(labels, i)
-
-        load_images = self._image_batch_loader(args["batch_size"])
 
         def load_batch(indices):
             return load_images(indices), tf.gather(labels, indices)

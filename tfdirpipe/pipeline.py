@@ -114,27 +114,46 @@ def batch_loadable(spec: LoadSpec, batch_size: int) -> bool:
 def load_images(paths: tf.Tensor, spec: LoadSpec, batch_size: int) -> tf.Tensor:
     """`load_image` for a batch of ``1..batch_size`` files: uint8 ``[B, *spec.image_shape]``.
 
-    One map call per batch (`decode.decode_batch`: the JPEG header checks
-    run once for the whole batch): the same pixels and errors as
-    `load_image` file by file. A short batch is padded to ``batch_size``
-    for tracing; the padding is not decoded and is cut off.
+    The same pixels and errors as `load_image` file by file, in one map call
+    (`decode_files`).
     """
     if not batch_loadable(spec, batch_size):
         raise ValueError(
             "load_images cannot serve fast mode with exif_orientation, or batches over "
             f"{MAX_UNROLLED_BATCH}. Received: spec={spec}, batch_size={batch_size}"
         )
-    count = tf.shape(paths)[0]
-    names = tf.unstack(tf.gather(paths, tf.minimum(tf.range(batch_size), count - 1)), num=batch_size)
 
     def finish(image: tf.Tensor, contents: tf.Tensor) -> tf.Tensor:
         orientation = exif_lib.exif_orientation(contents) if spec.exif_orientation else None
         return _finish_image(image, spec, orientation)
 
+    return decode_files(
+        paths, batch_size, finish, spec.color_mode, pad_size=spec.target_size,
+        max_pixels=spec.max_pixels, jpeg_ratio=_jpeg_ratio(spec, None),
+        dct_method=_dct_method(spec),
+    )
+
+
+def decode_files(
+    paths: tf.Tensor,
+    batch_size: int,
+    finish: Callable[[tf.Tensor, tf.Tensor], tf.Tensor],
+    color_mode: str,
+    pad_size: tuple[int, int],
+    **decode_options: Any,
+) -> tf.Tensor:
+    """Reads ``1..batch_size`` files and `decode.decode_batch`-es them: ``[B, ...]``.
+
+    The JPEG header checks run once for the whole batch. A short batch is
+    padded to ``batch_size`` for tracing (its last path again); the padding
+    is not decoded (black ``pad_size`` stand-ins) and is cut off.
+    ``decode_options``: ``max_pixels``, ``jpeg_ratio``, ``dct_method``.
+    """
+    count = tf.shape(paths)[0]
+    names = tf.unstack(tf.gather(paths, tf.minimum(tf.range(batch_size), count - 1)), num=batch_size)
     images = decode_lib.decode_batch(
-        [tf.io.read_file(name) for name in names], finish, spec.color_mode,
-        filenames=names, count=count, pad_size=spec.target_size, max_pixels=spec.max_pixels,
-        jpeg_ratio=_jpeg_ratio(spec, None), dct_method=_dct_method(spec),
+        [tf.io.read_file(name) for name in names], finish, color_mode,
+        filenames=names, count=count, pad_size=pad_size, **decode_options,
     )
     return images[:count]
 
